@@ -1,0 +1,433 @@
+//! The PostgreSQL backend, for deployments that run several API or worker processes.
+//!
+//! Invariants:
+//! - Every write touching more than one row runs in one transaction (READ COMMITTED); where a
+//!   decision depends on a row that a concurrent transaction could change, the statement itself
+//!   decides (`ON CONFLICT`, `RETURNING`, `FOR KEY SHARE`) rather than a separate read.
+//! - SQL names no schema: tables, and sqlx's `_sqlx_migrations`, live in the first schema of the
+//!   connection's `search_path` (settable in the URL: `?options=-c search_path=<schema>`).
+//! - Timestamps are `timestamptz` (microseconds); the code writes microsecond-precise values, so
+//!   what a write returns equals what a read returns later.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::SqlStr;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use studio_core::{MemberRole, ProjectId, ProjectRole, UserId};
+use time::OffsetDateTime;
+
+use crate::{
+    DbError, Member, MigrateMode, NewProject, Page, PageCursor, ProjectPatch, ProjectRecord,
+    ProjectWithRole, Store,
+};
+
+/// The migrations of `migrations/postgres`, embedded, as (version, description, SQL).
+///
+/// Listed by hand because sqlx 0.9's `migrate!` macro needs sqlx's `macros` feature, which the
+/// workspace leaves off. sqlx checksums the SQL text either way, so databases migrated by either
+/// form (or by `sqlx-cli`) agree; a unit test below checks the list against the directory.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../migrations/postgres/0001_init.sql"),
+)];
+
+fn migrator() -> Migrator {
+    Migrator::with_migrations(
+        MIGRATIONS
+            .iter()
+            .map(|&(version, description, sql)| {
+                Migration::new(
+                    version,
+                    description.into(),
+                    MigrationType::Simple,
+                    SqlStr::from_static(sql),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+
+/// How long to wait for a connection (including establishing a new one) before failing: a
+/// database that does not answer within this is down as far as a request is concerned.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections per process: PostgreSQL's default `max_connections` is 100, shared by every API
+/// and worker process.
+const MAX_CONNECTIONS: u32 = 10;
+
+/// The plan tier of users never seen (and the column default in the migration).
+const DEFAULT_PLAN: &str = "free";
+
+/// How often `put_member` retries when a concurrent removal slips between its insert attempt
+/// and its update; more than one retry means something odd is going on.
+const PUT_MEMBER_ATTEMPTS: usize = 3;
+
+/// The PostgreSQL implementation of [`Store`].
+#[derive(Debug, Clone)]
+pub(crate) struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to the database named by a `postgres://` URL and applies pending migrations when
+    /// asked.
+    pub(crate) async fn open(url: &str, migrate: MigrateMode) -> Result<Self, DbError> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|err| DbError::Config(format!("invalid PostgreSQL URL: {err}")))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(CONNECT_TIMEOUT)
+            .connect_with(options)
+            .await?;
+        if migrate == MigrateMode::Apply {
+            migrator().run(&pool).await?;
+        }
+        tracing::info!(db.backend = "postgres", db.migrate = ?migrate, "database opened");
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> Result<(), DbError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ensure_user(&self, user: &UserId) -> Result<(), DbError> {
+        sqlx::query("INSERT INTO users (id) VALUES ($1) ON CONFLICT (id) DO NOTHING")
+            .bind(user.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn user_plan(&self, user: &UserId) -> Result<String, DbError> {
+        let plan: Option<String> = sqlx::query_scalar("SELECT plan FROM users WHERE id = $1")
+            .bind(user.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(plan.unwrap_or_else(|| DEFAULT_PLAN.to_owned()))
+    }
+
+    async fn create_project(&self, new: NewProject) -> Result<ProjectRecord, DbError> {
+        let now = now();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO users (id) VALUES ($1) ON CONFLICT (id) DO NOTHING")
+            .bind(new.owner_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO projects (id, owner_id, name, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $4)",
+        )
+        .bind(new.id.as_str())
+        .bind(new.owner_id.as_str())
+        .bind(new.name.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(ProjectRecord {
+            id: new.id,
+            owner_id: new.owner_id,
+            name: new.name.as_str().to_owned(),
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    async fn project_for_user(
+        &self,
+        project: &ProjectId,
+        user: &UserId,
+    ) -> Result<Option<ProjectWithRole>, DbError> {
+        let row: Option<ProjectRoleRow> = sqlx::query_as(
+            "SELECT p.seq, p.id, p.owner_id, p.name, p.created_at, p.updated_at, \
+                    CASE WHEN p.owner_id = $2 THEN 'owner' ELSE m.role END AS role \
+             FROM projects p \
+             LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = $2 \
+             WHERE p.id = $1 AND (p.owner_id = $2 OR m.user_id IS NOT NULL)",
+        )
+        .bind(project.as_str())
+        .bind(user.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(ProjectRoleRow::into_project_with_role).transpose()
+    }
+
+    async fn list_projects_for_user(
+        &self,
+        user: &UserId,
+        after: Option<PageCursor>,
+        limit: u32,
+    ) -> Result<Page<ProjectWithRole>, DbError> {
+        let before_seq = after.map_or(i64::MAX, |cursor| cursor.before_seq);
+        // One row more than asked tells whether another page follows.
+        let mut rows: Vec<ProjectRoleRow> = sqlx::query_as(
+            "SELECT seq, id, owner_id, name, created_at, updated_at, role FROM ( \
+                 SELECT p.seq, p.id, p.owner_id, p.name, p.created_at, p.updated_at, \
+                        'owner' AS role \
+                 FROM projects p \
+                 WHERE p.owner_id = $1 AND p.seq < $2 \
+                 UNION ALL \
+                 SELECT p.seq, p.id, p.owner_id, p.name, p.created_at, p.updated_at, m.role \
+                 FROM project_members m JOIN projects p ON p.id = m.project_id \
+                 WHERE m.user_id = $1 AND p.owner_id <> $1 AND p.seq < $2 \
+             ) AS visible \
+             ORDER BY seq DESC \
+             LIMIT $3",
+        )
+        .bind(user.as_str())
+        .bind(before_seq)
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next = more.then(|| PageCursor {
+            before_seq: rows.last().map_or(before_seq, |row| row.seq),
+        });
+        let items = rows
+            .into_iter()
+            .map(ProjectRoleRow::into_project_with_role)
+            .collect::<Result<_, _>>()?;
+        Ok(Page { items, next })
+    }
+
+    async fn update_project(
+        &self,
+        project: &ProjectId,
+        patch: ProjectPatch,
+    ) -> Result<ProjectRecord, DbError> {
+        let row: Option<ProjectRow> = sqlx::query_as(
+            "UPDATE projects SET name = COALESCE($2, name), updated_at = $3 \
+             WHERE id = $1 \
+             RETURNING id, owner_id, name, created_at, updated_at",
+        )
+        .bind(project.as_str())
+        .bind(patch.name.as_ref().map(|name| name.as_str()))
+        .bind(now())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.ok_or(DbError::NotFound)?.into_record()
+    }
+
+    async fn delete_project(&self, project: &ProjectId) -> Result<(), DbError> {
+        // Memberships go with it through `ON DELETE CASCADE`.
+        let done = sqlx::query("DELETE FROM projects WHERE id = $1")
+            .bind(project.as_str())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(DbError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn list_members(&self, project: &ProjectId) -> Result<Vec<Member>, DbError> {
+        // `user_id` only breaks ties between members added in the same microsecond.
+        let rows: Vec<MemberRow> = sqlx::query_as(
+            "SELECT user_id, role, added_at FROM project_members \
+             WHERE project_id = $1 ORDER BY added_at, user_id",
+        )
+        .bind(project.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(MemberRow::into_member).collect()
+    }
+
+    async fn put_member(
+        &self,
+        project: &ProjectId,
+        user: &UserId,
+        role: MemberRole,
+    ) -> Result<(Member, bool), DbError> {
+        let mut tx = self.pool.begin().await?;
+        // KEY SHARE keeps the project from being deleted until we commit, so the membership
+        // cannot dangle; it does not block renames.
+        let exists: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM projects WHERE id = $1 FOR KEY SHARE")
+                .bind(project.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if exists.is_none() {
+            return Err(DbError::NotFound);
+        }
+        sqlx::query("INSERT INTO users (id) VALUES ($1) ON CONFLICT (id) DO NOTHING")
+            .bind(user.as_str())
+            .execute(&mut *tx)
+            .await?;
+
+        let added_at = now();
+        for _ in 0..PUT_MEMBER_ATTEMPTS {
+            // The insert waits for any concurrent insert of the same member, so exactly one of
+            // two racing calls reports `created`.
+            let inserted: Option<OffsetDateTime> = sqlx::query_scalar(
+                "INSERT INTO project_members (project_id, user_id, role, added_at) \
+                 VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (project_id, user_id) DO NOTHING \
+                 RETURNING added_at",
+            )
+            .bind(project.as_str())
+            .bind(user.as_str())
+            .bind(role.as_str())
+            .bind(added_at)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let found = match inserted {
+                Some(added_at) => Some((added_at, true)),
+                None => sqlx::query_scalar(
+                    "UPDATE project_members SET role = $3 \
+                     WHERE project_id = $1 AND user_id = $2 \
+                     RETURNING added_at",
+                )
+                .bind(project.as_str())
+                .bind(user.as_str())
+                .bind(role.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|added_at| (added_at, false)),
+            };
+            // `None`: the member was removed between the two statements; try again.
+            if let Some((added_at, created)) = found {
+                tx.commit().await?;
+                let member = Member {
+                    user_id: user.clone(),
+                    role,
+                    added_at,
+                };
+                return Ok((member, created));
+            }
+        }
+        Err(DbError::Conflict {
+            constraint: "project_members_pkey".to_owned(),
+        })
+    }
+
+    async fn remove_member(&self, project: &ProjectId, user: &UserId) -> Result<(), DbError> {
+        let done =
+            sqlx::query("DELETE FROM project_members WHERE project_id = $1 AND user_id = $2")
+                .bind(project.as_str())
+                .bind(user.as_str())
+                .execute(&self.pool)
+                .await?;
+        if done.rows_affected() == 0 {
+            return Err(DbError::NotFound);
+        }
+        Ok(())
+    }
+}
+
+/// `projects` columns as stored.
+#[derive(sqlx::FromRow)]
+struct ProjectRow {
+    id: String,
+    owner_id: String,
+    name: String,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+impl ProjectRow {
+    fn into_record(self) -> Result<ProjectRecord, DbError> {
+        Ok(ProjectRecord {
+            id: ProjectId::from_str(&self.id)
+                .map_err(|err| DbError::Corrupt(format!("projects.id: {err}")))?,
+            owner_id: UserId::parse(&self.owner_id)
+                .map_err(|err| DbError::Corrupt(format!("projects.owner_id: {err}")))?,
+            name: self.name,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// A project, its listing position and the asking user's role (`owner` or a member role).
+#[derive(sqlx::FromRow)]
+struct ProjectRoleRow {
+    seq: i64,
+    #[sqlx(flatten)]
+    project: ProjectRow,
+    role: Option<String>,
+}
+
+impl ProjectRoleRow {
+    fn into_project_with_role(self) -> Result<ProjectWithRole, DbError> {
+        let role = match self.role.as_deref() {
+            Some("owner") => ProjectRole::Owner,
+            Some(other) => MemberRole::from_db(other)
+                .ok_or_else(|| DbError::Corrupt(format!("project_members.role: {other:?}")))?
+                .into(),
+            None => return Err(DbError::Corrupt("project_members.role: NULL".to_owned())),
+        };
+        Ok(ProjectWithRole {
+            project: self.project.into_record()?,
+            role,
+        })
+    }
+}
+
+/// `project_members` columns as stored.
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    user_id: String,
+    role: String,
+    added_at: OffsetDateTime,
+}
+
+impl MemberRow {
+    fn into_member(self) -> Result<Member, DbError> {
+        Ok(Member {
+            user_id: UserId::parse(&self.user_id)
+                .map_err(|err| DbError::Corrupt(format!("project_members.user_id: {err}")))?,
+            role: MemberRole::from_db(&self.role).ok_or_else(|| {
+                DbError::Corrupt(format!("project_members.role: {:?}", self.role))
+            })?,
+            added_at: self.added_at,
+        })
+    }
+}
+
+/// The current time at `timestamptz` precision (microseconds), so a record returned by a write
+/// equals the record read back later.
+fn now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now - time::Duration::nanoseconds(i64::from(now.nanosecond() % 1_000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_migration_file_is_embedded() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres");
+        let mut on_disk: Vec<(i64, String, String)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| {
+                let path = entry.unwrap().path();
+                let stem = path.file_stem().unwrap().to_str().unwrap().to_owned();
+                let (version, description) = stem.split_once('_').unwrap();
+                let sql = std::fs::read_to_string(&path).unwrap();
+                (version.parse().unwrap(), description.replace('_', " "), sql)
+            })
+            .collect();
+        on_disk.sort();
+        let embedded: Vec<(i64, String, String)> = MIGRATIONS
+            .iter()
+            .map(|&(version, description, sql)| (version, description.to_owned(), sql.to_owned()))
+            .collect();
+        assert_eq!(embedded, on_disk);
+    }
+}

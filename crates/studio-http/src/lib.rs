@@ -1,0 +1,32 @@
+//! Studio Engine's HTTP API.
+//!
+//! [`router`] builds the whole axum application from an [`AppState`]: routes, the access-control
+//! extractor every project route goes through, and the middleware stack (request ids, access log
+//! and metrics, security headers, CORS, body limit, timeout, panic catching, and the fallback that
+//! turns every bare error into problem+json). The binary (`studio`) builds the state from its
+//! configuration; tests build it the same way through `studio-testkit`.
+
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod middleware;
+pub mod openapi;
+pub mod readiness;
+pub mod routes;
+pub mod settings;
+pub mod state;
+
+pub use error::{ApiError, ErrorCode};
+pub use readiness::Readiness;
+pub use settings::HttpSettings;
+pub use state::AppState;
+
+/// The complete application: every route plus the middleware stack.
+pub fn router(state: AppState) -> axum::Router {
+    let (api, _openapi) = openapi::split(routes::api_router());
+    let app = api
+        .merge(routes::docs::router())
+        .merge(metrics::router())
+        .with_state(state.clone());
+    middleware::stack(app, &state.settings, state.metrics.clone())
+}

@@ -1,0 +1,18 @@
+//! All routes. Each module owns one resource; [`api_router`] gathers the documented API routes
+//! (the ones in the OpenAPI document).
+
+pub mod docs;
+pub mod health;
+pub mod members;
+pub mod projects;
+
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::AppState;
+
+/// Every documented `/api` route.
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(projects::router())
+        .merge(members::router())
+}

@@ -1,0 +1,32 @@
+//! What every handler can reach. No globals: the binary builds one `AppState` and axum clones it
+//! (every field is an `Arc` or a cheap handle).
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use studio_auth::Authenticator;
+use studio_db::Store;
+
+use crate::{HttpSettings, Readiness, metrics::Metrics};
+
+/// Shared state of the HTTP application.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub auth: Arc<Authenticator>,
+    pub readiness: Arc<Readiness>,
+    pub metrics: Metrics,
+    pub settings: Arc<HttpSettings>,
+}
+
+impl FromRef<AppState> for Arc<dyn Store> {
+    fn from_ref(state: &AppState) -> Self {
+        state.store.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Authenticator> {
+    fn from_ref(state: &AppState) -> Self {
+        state.auth.clone()
+    }
+}

@@ -1,0 +1,284 @@
+//! Test helpers: [`TestApp::spawn`] starts the real application on port 0 against its own
+//! database (a fresh SQLite file, or a fresh schema in PostgreSQL), its own data dir and its own
+//! JWT secret, so tests run in parallel without seeing each other.
+//!
+//! The backend comes from `STUDIO_TEST_BACKEND` (`sqlite`, the default, or `postgres`); the
+//! PostgreSQL server from `STUDIO_TEST_POSTGRES_URL` (default: the local `test` database). The
+//! whole suite runs once per backend (see the Makefile). `TEST_LOG=1` shows the app's logs.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use rand::RngCore as _;
+use secrecy::SecretString;
+use serde_json::Value;
+use studio::{Application, RawConfig};
+use studio_db::Store;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The PostgreSQL server tests use unless `STUDIO_TEST_POSTGRES_URL` says otherwise.
+pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// Which database the suite runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The backend chosen for this run.
+pub fn backend() -> Backend {
+    match std::env::var("STUDIO_TEST_BACKEND").as_deref() {
+        Ok("postgres") => Backend::Postgres,
+        Ok("sqlite") | Err(_) => Backend::Sqlite,
+        Ok(other) => panic!("STUDIO_TEST_BACKEND must be sqlite or postgres, not {other:?}"),
+    }
+}
+
+fn postgres_url() -> String {
+    std::env::var("STUDIO_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned())
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn init_test_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            use tracing_subscriber::layer::SubscriberExt as _;
+            use tracing_subscriber::util::SubscriberInitExt as _;
+            let _ = tracing_subscriber::registry()
+                .with(tracing_subscriber::EnvFilter::new(
+                    "debug,sqlx=warn,hyper=info",
+                ))
+                .with(studio::logging::json_layer(std::io::stderr))
+                .try_init();
+        }
+    });
+}
+
+/// An isolated database for one test: the URL to give studio, and how to clean up.
+pub struct TestDatabase {
+    pub url: String,
+    schema: Option<String>,
+}
+
+impl TestDatabase {
+    /// A fresh database of the chosen backend. For SQLite, a file inside `dir`.
+    pub async fn create(dir: &std::path::Path) -> anyhow::Result<Self> {
+        match backend() {
+            Backend::Sqlite => Ok(Self {
+                url: format!("sqlite://{}", dir.join("studio.db").display()),
+                schema: None,
+            }),
+            Backend::Postgres => {
+                let schema = format!("t_{}", random_hex(8));
+                let admin = sqlx::PgPool::connect(&postgres_url()).await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                    .execute(&admin)
+                    .await?;
+                admin.close().await;
+                let separator = if postgres_url().contains('?') {
+                    '&'
+                } else {
+                    '?'
+                };
+                Ok(Self {
+                    url: format!(
+                        "{}{separator}options=-c%20search_path%3D{schema}",
+                        postgres_url()
+                    ),
+                    schema: Some(schema),
+                })
+            }
+        }
+    }
+
+    /// Drops the schema (PostgreSQL); the SQLite file goes with its temp dir.
+    pub async fn drop_it(&self) {
+        if let Some(schema) = &self.schema
+            && let Ok(admin) = sqlx::PgPool::connect(&postgres_url()).await
+        {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE"
+            )))
+            .execute(&admin)
+            .await;
+            admin.close().await;
+        }
+    }
+}
+
+/// A running application and what a test needs to talk to it.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base_url: String,
+    pub client: reqwest::Client,
+    pub store: Arc<dyn Store>,
+    pub config: studio::Config,
+    secret: SecretString,
+    shutdown: CancellationToken,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+    database: TestDatabase,
+    _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// Starts the app with the test defaults.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Starts the app after `adjust` has changed the test configuration.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut RawConfig)) -> Self {
+        init_test_logs();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database = TestDatabase::create(dir.path())
+            .await
+            .expect("test database (is PostgreSQL running? see README)");
+        let secret = random_hex(32);
+        let mut raw = RawConfig::defaults().expect("embedded defaults");
+        raw.data_dir = dir.path().to_owned();
+        raw.bind = "127.0.0.1:0".to_owned();
+        raw.database_url = Some(database.url.clone());
+        raw.auto_migrate = Some(true);
+        raw.jwt_secret = Some(SecretString::from(secret.clone()));
+        // Tests must pass on a machine with little disk; /ready tests set their own minimum.
+        raw.min_free_temp_bytes = 1;
+        adjust(&mut raw);
+        let config = raw.validate().expect("valid test configuration");
+        let app = Application::build(&config)
+            .await
+            .expect("application builds");
+        let addr = app.local_addr().expect("bound address");
+        let store = app.store();
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client");
+        Self {
+            addr,
+            base_url: format!("http://{addr}"),
+            client,
+            store,
+            config,
+            secret: SecretString::from(secret),
+            shutdown,
+            server: Some(server),
+            database,
+            _dir: dir,
+        }
+    }
+
+    /// A valid token for `user` signed with this app's secret.
+    pub fn token(&self, user: &str) -> String {
+        self.token_with(user, Duration::from_secs(3600), Some("authenticated"))
+    }
+
+    /// A token for `user` with the given lifetime and audience.
+    pub fn token_with(&self, user: &str, ttl: Duration, audience: Option<&str>) -> String {
+        studio_auth::mint_hs256(
+            &self.secret,
+            &studio_auth::MintClaims {
+                sub: user.to_owned(),
+                ttl,
+                audience: audience.map(str::to_owned),
+                issuer: None,
+                role: "authenticated".to_owned(),
+            },
+        )
+        .expect("token")
+    }
+
+    /// The HS256 secret the app verifies with.
+    pub fn secret(&self) -> &SecretString {
+        &self.secret
+    }
+
+    /// `base_url` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// A request as `user` (a bearer token is added).
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        user: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(self.token(user))
+    }
+
+    /// Creates a project owned by `user` and returns its JSON.
+    pub async fn create_project(&self, user: &str, name: &str) -> Value {
+        let response = self
+            .request(reqwest::Method::POST, "/api/projects", user)
+            .json(&serde_json::json!({ "name": name }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 201, "create_project failed");
+        response.json().await.expect("json")
+    }
+
+    /// Gives `member` a role in `project_id` (as `owner`).
+    pub async fn add_member(&self, owner: &str, project_id: &str, member: &str, role: &str) {
+        let response = self
+            .request(
+                reqwest::Method::PUT,
+                &format!("/api/projects/{project_id}/members/{member}"),
+                owner,
+            )
+            .json(&serde_json::json!({ "role": role }))
+            .send()
+            .await
+            .expect("request");
+        assert!(
+            response.status().is_success(),
+            "add_member failed: {}",
+            response.status()
+        );
+    }
+
+    /// Stops the server gracefully and waits for it, then drops the test database.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        let result = match self.server.take() {
+            Some(server) => server.await?,
+            None => Ok(()),
+        };
+        self.database.drop_it().await;
+        result
+    }
+
+    /// Cancels the server without waiting (to observe shutdown from outside).
+    pub fn begin_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Waits for the server task to end.
+    pub async fn join(&mut self) -> anyhow::Result<()> {
+        match self.server.take() {
+            Some(server) => server.await?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}

@@ -1,0 +1,138 @@
+//! The command line: `studio serve | worker | migrate | token`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, RawConfig};
+use crate::{Application, logging, shutdown, startup};
+
+/// Studio Engine: the backend of a collaborative, AI-assisted video editor.
+///
+/// Settings come from the embedded defaults, then `studio.toml` (or --config), then STUDIO_*
+/// environment variables; see the README for the list.
+#[derive(Debug, Parser)]
+#[command(name = "studio", version, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file to read instead of ./studio.toml.
+    #[arg(long, global = true, env = "STUDIO_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API (on the embedded default, migrations are applied first).
+    Serve,
+    /// Run a background worker: connects to the database (and Redis when configured) and
+    /// waits for jobs until SIGTERM. No job kinds exist yet; media jobs arrive with the queue.
+    Worker,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print a signed HS256 access token for a user, for local use and tests.
+    Token {
+        /// The user id (the token's `sub`).
+        user_id: String,
+        /// How long the token is valid, in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl_secs: u64,
+    },
+}
+
+impl Cli {
+    /// Loads the configuration and runs the chosen command.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let config = RawConfig::load(self.config.as_deref())?.validate()?;
+        match self.command {
+            Command::Serve => serve(config).await,
+            Command::Worker => worker(config).await,
+            Command::Migrate => migrate(config).await,
+            Command::Token { user_id, ttl_secs } => token(config, &user_id, ttl_secs).await,
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    logging::init(config.log_format, &config.log_level)?;
+    let token = CancellationToken::new();
+    shutdown::cancel_on_signal(token.clone())?;
+    let app = Application::build(&config).await?;
+    let addr = app.local_addr()?;
+    // The one line a person starting studio by hand looks for; on stderr, so stdout stays pure JSON lines for log shippers.
+    eprintln!("Studio Engine listening on http://{addr} (API docs at http://{addr}/docs)");
+    app.run_until_stopped(token).await
+}
+
+async fn worker(config: Config) -> anyhow::Result<()> {
+    logging::init(config.log_format, &config.log_level)?;
+    let token = CancellationToken::new();
+    shutdown::cancel_on_signal(token.clone())?;
+    let store = startup::open_store(&config).await?;
+    store.ping().await.context("the database does not answer")?;
+    if let Some(url) = &config.redis_url {
+        let client = redis::Client::open(url.as_str()).context("invalid Redis URL")?;
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .context("cannot connect to Redis")?;
+        let _: String = redis::cmd("PING")
+            .query_async(&mut conn)
+            .await
+            .context("Redis does not answer PING")?;
+    }
+    tracing::info!(
+        database = store.backend(),
+        "worker connected; waiting for jobs"
+    );
+    token.cancelled().await;
+    tracing::info!("worker stopped");
+    Ok(())
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    logging::init(config.log_format, &config.log_level)?;
+    let store = startup::open_store(&Config {
+        auto_migrate: true,
+        ..config
+    })
+    .await?;
+    tracing::info!(database = store.backend(), "migrations applied");
+    Ok(())
+}
+
+async fn token(config: Config, user_id: &str, ttl_secs: u64) -> anyhow::Result<()> {
+    let user = studio_core::UserId::parse(user_id).context("invalid user id")?;
+    let source = config
+        .jwt_secret
+        .clone()
+        .context("HS256 is not configured (no jwt_secret and HS256 not in jwt_algorithms)")?;
+    let secret = crate::secrets::resolve(source).await?;
+    let claims = studio_auth::MintClaims {
+        sub: user.as_str().to_owned(),
+        ttl: Duration::from_secs(ttl_secs),
+        audience: config.jwt_audience.clone(),
+        issuer: config.jwt_issuer.clone(),
+        role: "authenticated".to_owned(),
+    };
+    let token = studio_auth::mint_hs256(&secret, &claims)?;
+    // Only the token, so `TOKEN=$(studio token alice)` works.
+    println!("{token}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+}

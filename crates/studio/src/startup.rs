@@ -1,0 +1,148 @@
+//! Wiring: configuration in, a running server out. The only place that names concrete backends.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use studio_auth::{AuthConfig, Authenticator};
+use studio_db::{MigrateMode, Store};
+use studio_http::metrics::Metrics;
+use studio_http::{AppState, HttpSettings, Readiness};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::secrets;
+
+/// Connect and read timeout for outbound calls the API makes itself (JWKS): a slow identity
+/// provider must not hold requests for long.
+const OUTBOUND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A built application: listening, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    shutdown_timeout: Duration,
+    store: Arc<dyn Store>,
+}
+
+/// Opens the configured store, applying migrations when configured to.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let migrate = if config.auto_migrate {
+        MigrateMode::Apply
+    } else {
+        MigrateMode::Skip
+    };
+    if config.database_url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create the data dir {}", config.data_dir.display()))?;
+    }
+    studio_db::open(&config.database_url, migrate)
+        .await
+        .context("cannot open the database")
+}
+
+/// The HTTP client for outbound calls: bounded in time, and never following a redirect (a
+/// redirect to another host is how a trusted URL gets turned into an untrusted one).
+pub fn outbound_http_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(OUTBOUND_TIMEOUT)
+        .timeout(OUTBOUND_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .context("cannot build the HTTP client")
+}
+
+/// Builds the token verifier from the configuration.
+pub async fn authenticator(config: &Config) -> anyhow::Result<Authenticator> {
+    let hs256_secret = match config.jwt_secret.clone() {
+        Some(source) => Some(secrets::resolve(source).await?),
+        None => None,
+    };
+    let auth_config = AuthConfig {
+        hs256_secret,
+        jwks_url: config.jwks_url.clone(),
+        algorithms: config.jwt_algorithms.clone(),
+        audience: config.jwt_audience.clone(),
+        issuer: config.jwt_issuer.clone(),
+        leeway: config.jwt_leeway,
+        jwks_cache_ttl: config.jwks_cache_ttl,
+    };
+    Authenticator::new(auth_config, outbound_http_client()?).context("invalid JWT settings")
+}
+
+impl Application {
+    /// Opens the database, builds the state and binds the listener (port 0 picks a free port).
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let store = open_store(config).await?;
+        let auth = Arc::new(authenticator(config).await?);
+        let readiness = Readiness::new(
+            store.clone(),
+            config.redis_url.as_deref(),
+            config.temp_dir.clone(),
+            config.min_free_temp_bytes,
+        )
+        .context("invalid Redis URL")?;
+        let settings = HttpSettings {
+            cors_origins: config.cors_origins.clone(),
+            body_limit_bytes: config.body_limit_bytes,
+            request_timeout: config.request_timeout,
+        };
+        let state = AppState {
+            store: store.clone(),
+            auth,
+            readiness: Arc::new(readiness),
+            metrics: Metrics::new(),
+            settings: Arc::new(settings),
+        };
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.bind))?;
+        Ok(Self {
+            listener,
+            router: studio_http::router(state),
+            shutdown_timeout: config.shutdown_timeout,
+            store,
+        })
+    }
+
+    /// The address actually bound (the port is the real one when 0 was asked for).
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// The store the application uses (tests inspect it directly).
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    /// Serves until `shutdown` is cancelled, then stops accepting, lets in-flight requests
+    /// finish for up to the configured bound, and returns.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let addr = self.local_addr()?;
+        tracing::info!(address = %addr, database = self.store.backend(), "serving");
+        let server = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .into_future();
+        let deadline = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(self.shutdown_timeout).await;
+        };
+        tokio::select! {
+            result = server => result.context("the server failed")?,
+            () = deadline => {
+                tracing::warn!(
+                    timeout_secs = self.shutdown_timeout.as_secs(),
+                    "requests still running at the shutdown deadline were cut off"
+                );
+            }
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}

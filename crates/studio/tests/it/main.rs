@@ -1,0 +1,15 @@
+//! Integration tests: the real application on port 0, over HTTP, against the backend named by
+//! `STUDIO_TEST_BACKEND` (the Makefile runs the suite once per backend). One test binary with a
+//! module per area links once.
+
+mod access;
+mod auth;
+mod cli;
+mod errors;
+mod headers;
+mod health;
+mod jwks;
+mod members;
+mod openapi;
+mod projects;
+mod support;

@@ -1,0 +1,81 @@
+//! The OpenAPI document and the docs page.
+
+use serde_json::Value;
+use studio_testkit::TestApp;
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_operation_by_handler_name() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app
+        .client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let mut operations = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            operations.push(format!(
+                "{method} {path} {}",
+                op["operationId"].as_str().unwrap()
+            ));
+        }
+    }
+    operations.sort();
+    assert_eq!(
+        operations,
+        vec![
+            "delete /api/projects/{projectId} delete_project",
+            "delete /api/projects/{projectId}/members/{userId} delete_member",
+            "get /api/projects list_projects",
+            "get /api/projects/{projectId} get_project",
+            "get /api/projects/{projectId}/members list_members",
+            "get /health get_health",
+            "get /ready get_ready",
+            "patch /api/projects/{projectId} update_project",
+            "post /api/projects create_project",
+            "put /api/projects/{projectId}/members/{userId} put_member",
+        ]
+    );
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    assert!(doc["components"]["schemas"]["Problem"].is_object());
+}
+
+#[tokio::test]
+async fn the_docs_page_is_served_offline_with_its_own_policy() {
+    let app = TestApp::spawn().await;
+    let page = app.client.get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("https:"),
+        "{csp}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(html.contains("/api/openapi.json") && html.contains("/docs/scalar.js"));
+    assert!(
+        !html.contains("https://"),
+        "the page must not load anything from outside"
+    );
+    let js = app
+        .client
+        .get(app.url("/docs/scalar.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(js.status(), 200);
+    assert!(
+        js.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(js.bytes().await.unwrap().len() > 100_000);
+}
