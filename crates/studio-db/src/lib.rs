@@ -4,11 +4,14 @@
 //! the database URL (`sqlite:` for the embedded default, `postgres:` when scaled out). Each
 //! backend has its own SQL and its own migrations (`migrations/sqlite`, `migrations/postgres`),
 //! because the two dialects differ in types and locking and a lowest-common-denominator schema
-//! would serve neither well.
+//! would serve neither well. What does not depend on the dialect is shared: turning rows into
+//! [`Store`] types (`rows`) and running the embedded migrations (`migrations`).
 
 mod error;
+mod migrations;
 mod open;
 mod postgres;
+mod rows;
 mod sqlite;
 mod store;
 

@@ -13,44 +13,31 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::SqlStr;
-use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use studio_core::{MemberRole, ProjectId, ProjectRole, UserId};
+use studio_core::{MemberRole, ProjectId, UserId};
 use time::OffsetDateTime;
 
+use crate::migrations::{self, MigrationList};
+use crate::rows::{self, DEFAULT_PLAN, ProjectPaging, StoredTimestamp, now};
 use crate::{
     DbError, Member, MigrateMode, NewProject, Page, PageCursor, ProjectPatch, ProjectRecord,
     ProjectWithRole, Store,
 };
 
+/// Rows as PostgreSQL hands them over: the driver decodes `timestamptz` itself.
+type ProjectRow = rows::ProjectRow<OffsetDateTime>;
+type ProjectRoleRow = rows::ProjectRoleRow<OffsetDateTime>;
+type MemberRow = rows::MemberRow<OffsetDateTime>;
+
 /// The migrations of `migrations/postgres`, embedded, as (version, description, SQL).
 ///
-/// Listed by hand because sqlx 0.9's `migrate!` macro needs sqlx's `macros` feature, which the
-/// workspace leaves off. sqlx checksums the SQL text either way, so databases migrated by either
-/// form (or by `sqlx-cli`) agree; a unit test below checks the list against the directory.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
+/// Listed by hand (see [`crate::migrations`] for why); a unit test below checks the list against
+/// the directory.
+const MIGRATIONS: MigrationList = &[(
     1,
     "init",
     include_str!("../migrations/postgres/0001_init.sql"),
 )];
-
-fn migrator() -> Migrator {
-    Migrator::with_migrations(
-        MIGRATIONS
-            .iter()
-            .map(|&(version, description, sql)| {
-                Migration::new(
-                    version,
-                    description.into(),
-                    MigrationType::Simple,
-                    SqlStr::from_static(sql),
-                    false,
-                )
-            })
-            .collect(),
-    )
-}
 
 /// How long to wait for a connection (including establishing a new one) before failing: a
 /// database that does not answer within this is down as far as a request is concerned.
@@ -59,9 +46,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections per process: PostgreSQL's default `max_connections` is 100, shared by every API
 /// and worker process.
 const MAX_CONNECTIONS: u32 = 10;
-
-/// The plan tier of users never seen (and the column default in the migration).
-const DEFAULT_PLAN: &str = "free";
 
 /// How often `put_member` retries when a concurrent removal slips between its insert attempt
 /// and its update; more than one retry means something odd is going on.
@@ -85,7 +69,7 @@ impl PgStore {
             .connect_with(options)
             .await?;
         if migrate == MigrateMode::Apply {
-            migrator().run(&pool).await?;
+            migrations::migrator(MIGRATIONS).run(&pool).await?;
         }
         tracing::info!(db.backend = "postgres", db.migrate = ?migrate, "database opened");
         Ok(Self { pool })
@@ -137,13 +121,7 @@ impl Store for PgStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(ProjectRecord {
-            id: new.id,
-            owner_id: new.owner_id,
-            name: new.name.as_str().to_owned(),
-            created_at: now,
-            updated_at: now,
-        })
+        Ok(rows::created_project(new, now))
     }
 
     async fn project_for_user(
@@ -171,9 +149,8 @@ impl Store for PgStore {
         after: Option<PageCursor>,
         limit: u32,
     ) -> Result<Page<ProjectWithRole>, DbError> {
-        let before_seq = after.map_or(i64::MAX, |cursor| cursor.before_seq);
-        // One row more than asked tells whether another page follows.
-        let mut rows: Vec<ProjectRoleRow> = sqlx::query_as(
+        let paging = ProjectPaging::new(after, limit);
+        let rows: Vec<ProjectRoleRow> = sqlx::query_as(
             "SELECT seq, id, owner_id, name, created_at, updated_at, role FROM ( \
                  SELECT p.seq, p.id, p.owner_id, p.name, p.created_at, p.updated_at, \
                         'owner' AS role \
@@ -188,21 +165,11 @@ impl Store for PgStore {
              LIMIT $3",
         )
         .bind(user.as_str())
-        .bind(before_seq)
-        .bind(i64::from(limit) + 1)
+        .bind(paging.before_seq)
+        .bind(paging.fetch)
         .fetch_all(&self.pool)
         .await?;
-
-        let more = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
-        let next = more.then(|| PageCursor {
-            before_seq: rows.last().map_or(before_seq, |row| row.seq),
-        });
-        let items = rows
-            .into_iter()
-            .map(ProjectRoleRow::into_project_with_role)
-            .collect::<Result<_, _>>()?;
-        Ok(Page { items, next })
+        paging.page(rows)
     }
 
     async fn update_project(
@@ -329,81 +296,12 @@ impl Store for PgStore {
     }
 }
 
-/// `projects` columns as stored.
-#[derive(sqlx::FromRow)]
-struct ProjectRow {
-    id: String,
-    owner_id: String,
-    name: String,
-    created_at: OffsetDateTime,
-    updated_at: OffsetDateTime,
-}
-
-impl ProjectRow {
-    fn into_record(self) -> Result<ProjectRecord, DbError> {
-        Ok(ProjectRecord {
-            id: ProjectId::from_str(&self.id)
-                .map_err(|err| DbError::Corrupt(format!("projects.id: {err}")))?,
-            owner_id: UserId::parse(&self.owner_id)
-                .map_err(|err| DbError::Corrupt(format!("projects.owner_id: {err}")))?,
-            name: self.name,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        })
+/// `timestamptz` arrives as an instant already: a value the driver cannot decode fails in the
+/// driver (as [`DbError::Other`]) before a row is built.
+impl StoredTimestamp for OffsetDateTime {
+    fn decode(self, _column: &str) -> Result<OffsetDateTime, DbError> {
+        Ok(self)
     }
-}
-
-/// A project, its listing position and the asking user's role (`owner` or a member role).
-#[derive(sqlx::FromRow)]
-struct ProjectRoleRow {
-    seq: i64,
-    #[sqlx(flatten)]
-    project: ProjectRow,
-    role: Option<String>,
-}
-
-impl ProjectRoleRow {
-    fn into_project_with_role(self) -> Result<ProjectWithRole, DbError> {
-        let role = match self.role.as_deref() {
-            Some("owner") => ProjectRole::Owner,
-            Some(other) => MemberRole::from_db(other)
-                .ok_or_else(|| DbError::Corrupt(format!("project_members.role: {other:?}")))?
-                .into(),
-            None => return Err(DbError::Corrupt("project_members.role: NULL".to_owned())),
-        };
-        Ok(ProjectWithRole {
-            project: self.project.into_record()?,
-            role,
-        })
-    }
-}
-
-/// `project_members` columns as stored.
-#[derive(sqlx::FromRow)]
-struct MemberRow {
-    user_id: String,
-    role: String,
-    added_at: OffsetDateTime,
-}
-
-impl MemberRow {
-    fn into_member(self) -> Result<Member, DbError> {
-        Ok(Member {
-            user_id: UserId::parse(&self.user_id)
-                .map_err(|err| DbError::Corrupt(format!("project_members.user_id: {err}")))?,
-            role: MemberRole::from_db(&self.role).ok_or_else(|| {
-                DbError::Corrupt(format!("project_members.role: {:?}", self.role))
-            })?,
-            added_at: self.added_at,
-        })
-    }
-}
-
-/// The current time at `timestamptz` precision (microseconds), so a record returned by a write
-/// equals the record read back later.
-fn now() -> OffsetDateTime {
-    let now = OffsetDateTime::now_utc();
-    now - time::Duration::nanoseconds(i64::from(now.nanosecond() % 1_000))
 }
 
 #[cfg(test)]
@@ -412,22 +310,6 @@ mod tests {
 
     #[test]
     fn every_migration_file_is_embedded() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres");
-        let mut on_disk: Vec<(i64, String, String)> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|entry| {
-                let path = entry.unwrap().path();
-                let stem = path.file_stem().unwrap().to_str().unwrap().to_owned();
-                let (version, description) = stem.split_once('_').unwrap();
-                let sql = std::fs::read_to_string(&path).unwrap();
-                (version.parse().unwrap(), description.replace('_', " "), sql)
-            })
-            .collect();
-        on_disk.sort();
-        let embedded: Vec<(i64, String, String)> = MIGRATIONS
-            .iter()
-            .map(|&(version, description, sql)| (version, description.to_owned(), sql.to_owned()))
-            .collect();
-        assert_eq!(embedded, on_disk);
+        migrations::assert_embeds_every_file(MIGRATIONS, "migrations/postgres");
     }
 }

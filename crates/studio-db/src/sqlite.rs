@@ -12,49 +12,36 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::SqlStr;
-use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use studio_core::{MemberRole, ProjectId, ProjectRole, UserId};
+use studio_core::{MemberRole, ProjectId, UserId};
 use time::OffsetDateTime;
 use time::format_description::BorrowedFormatItem;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 
+use crate::migrations::{self, MigrationList};
+use crate::rows::{self, DEFAULT_PLAN, ProjectPaging, StoredTimestamp, now};
 use crate::{
     DbError, Member, MigrateMode, NewProject, Page, PageCursor, ProjectPatch, ProjectRecord,
     ProjectWithRole, Store,
 };
 
+/// Rows as SQLite hands them over: timestamps are text (see [`TIMESTAMP_FORMAT`]).
+type ProjectRow = rows::ProjectRow<String>;
+type ProjectRoleRow = rows::ProjectRoleRow<String>;
+type MemberRow = rows::MemberRow<String>;
+
 /// The migrations of `migrations/sqlite`, embedded, as (version, description, SQL).
 ///
-/// Listed by hand because sqlx 0.9's `migrate!` macro needs sqlx's `macros` feature, which the
-/// workspace leaves off. sqlx checksums the SQL text either way, so databases migrated by either
-/// form (or by `sqlx-cli`) agree; a unit test below checks the list against the directory.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
+/// Listed by hand (see [`crate::migrations`] for why); a unit test below checks the list against
+/// the directory.
+const MIGRATIONS: MigrationList = &[(
     1,
     "init",
     include_str!("../migrations/sqlite/0001_init.sql"),
 )];
-
-fn migrator() -> Migrator {
-    Migrator::with_migrations(
-        MIGRATIONS
-            .iter()
-            .map(|&(version, description, sql)| {
-                Migration::new(
-                    version,
-                    description.into(),
-                    MigrationType::Simple,
-                    SqlStr::from_static(sql),
-                    false,
-                )
-            })
-            .collect(),
-    )
-}
 
 /// How long a connection waits for another connection's write lock before giving up with
 /// `SQLITE_BUSY`: far longer than any of our write transactions, short enough that a stuck
@@ -67,9 +54,6 @@ const MAX_CONNECTIONS: u32 = 8;
 
 /// Starts a write transaction holding the write lock from the start (see the module invariants).
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
-
-/// The plan tier of users never seen (and the column default in the migration).
-const DEFAULT_PLAN: &str = "free";
 
 /// The stored form of every timestamp: fixed width, so text order is time order.
 const TIMESTAMP_FORMAT: &[BorrowedFormatItem<'static>] =
@@ -120,7 +104,7 @@ impl SqliteStore {
         }
         let pool = pool_options.connect_with(options).await?;
         if migrate == MigrateMode::Apply {
-            migrator().run(&pool).await?;
+            migrations::migrator(MIGRATIONS).run(&pool).await?;
         }
         tracing::info!(db.backend = "sqlite", db.migrate = ?migrate, "database opened");
         Ok(Self { pool })
@@ -173,13 +157,7 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(ProjectRecord {
-            id: new.id,
-            owner_id: new.owner_id,
-            name: new.name.as_str().to_owned(),
-            created_at: now,
-            updated_at: now,
-        })
+        Ok(rows::created_project(new, now))
     }
 
     async fn project_for_user(
@@ -207,9 +185,8 @@ impl Store for SqliteStore {
         after: Option<PageCursor>,
         limit: u32,
     ) -> Result<Page<ProjectWithRole>, DbError> {
-        let before_seq = after.map_or(i64::MAX, |cursor| cursor.before_seq);
-        // One row more than asked tells whether another page follows.
-        let mut rows: Vec<ProjectRoleRow> = sqlx::query_as(
+        let paging = ProjectPaging::new(after, limit);
+        let rows: Vec<ProjectRoleRow> = sqlx::query_as(
             "SELECT seq, id, owner_id, name, created_at, updated_at, role FROM ( \
                  SELECT p.seq, p.id, p.owner_id, p.name, p.created_at, p.updated_at, \
                         'owner' AS role \
@@ -224,21 +201,11 @@ impl Store for SqliteStore {
              LIMIT ?3",
         )
         .bind(user.as_str())
-        .bind(before_seq)
-        .bind(i64::from(limit) + 1)
+        .bind(paging.before_seq)
+        .bind(paging.fetch)
         .fetch_all(&self.pool)
         .await?;
-
-        let more = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
-        let next = more.then(|| PageCursor {
-            before_seq: rows.last().map_or(before_seq, |row| row.seq),
-        });
-        let items = rows
-            .into_iter()
-            .map(ProjectRoleRow::into_project_with_role)
-            .collect::<Result<_, _>>()?;
-        Ok(Page { items, next })
+        paging.page(rows)
     }
 
     async fn update_project(
@@ -354,83 +321,6 @@ impl Store for SqliteStore {
     }
 }
 
-/// `projects` columns as stored.
-#[derive(sqlx::FromRow)]
-struct ProjectRow {
-    id: String,
-    owner_id: String,
-    name: String,
-    created_at: String,
-    updated_at: String,
-}
-
-impl ProjectRow {
-    fn into_record(self) -> Result<ProjectRecord, DbError> {
-        Ok(ProjectRecord {
-            id: ProjectId::from_str(&self.id)
-                .map_err(|err| DbError::Corrupt(format!("projects.id: {err}")))?,
-            owner_id: UserId::parse(&self.owner_id)
-                .map_err(|err| DbError::Corrupt(format!("projects.owner_id: {err}")))?,
-            name: self.name,
-            created_at: decode_timestamp("projects.created_at", &self.created_at)?,
-            updated_at: decode_timestamp("projects.updated_at", &self.updated_at)?,
-        })
-    }
-}
-
-/// A project, its listing position and the asking user's role (`owner` or a member role).
-#[derive(sqlx::FromRow)]
-struct ProjectRoleRow {
-    seq: i64,
-    #[sqlx(flatten)]
-    project: ProjectRow,
-    role: Option<String>,
-}
-
-impl ProjectRoleRow {
-    fn into_project_with_role(self) -> Result<ProjectWithRole, DbError> {
-        let role = match self.role.as_deref() {
-            Some("owner") => ProjectRole::Owner,
-            Some(other) => MemberRole::from_db(other)
-                .ok_or_else(|| DbError::Corrupt(format!("project_members.role: {other:?}")))?
-                .into(),
-            None => return Err(DbError::Corrupt("project_members.role: NULL".to_owned())),
-        };
-        Ok(ProjectWithRole {
-            project: self.project.into_record()?,
-            role,
-        })
-    }
-}
-
-/// `project_members` columns as stored.
-#[derive(sqlx::FromRow)]
-struct MemberRow {
-    user_id: String,
-    role: String,
-    added_at: String,
-}
-
-impl MemberRow {
-    fn into_member(self) -> Result<Member, DbError> {
-        Ok(Member {
-            user_id: UserId::parse(&self.user_id)
-                .map_err(|err| DbError::Corrupt(format!("project_members.user_id: {err}")))?,
-            role: MemberRole::from_db(&self.role).ok_or_else(|| {
-                DbError::Corrupt(format!("project_members.role: {:?}", self.role))
-            })?,
-            added_at: decode_timestamp("project_members.added_at", &self.added_at)?,
-        })
-    }
-}
-
-/// The current time at microsecond precision, the precision both backends store, so a record
-/// returned by a write equals the record read back later.
-fn now() -> OffsetDateTime {
-    let now = OffsetDateTime::now_utc();
-    now - time::Duration::nanoseconds(i64::from(now.nanosecond() % 1_000))
-}
-
 fn encode_timestamp(at: OffsetDateTime) -> Result<String, DbError> {
     at.to_offset(time::UtcOffset::UTC)
         .format(TIMESTAMP_FORMAT)
@@ -442,6 +332,13 @@ fn encode_timestamp(at: OffsetDateTime) -> Result<String, DbError> {
 fn decode_timestamp(column: &str, stored: &str) -> Result<OffsetDateTime, DbError> {
     OffsetDateTime::parse(stored, &Rfc3339)
         .map_err(|err| DbError::Corrupt(format!("{column}: {err}")))
+}
+
+/// Timestamps come back as the text they were stored as.
+impl StoredTimestamp for String {
+    fn decode(self, column: &str) -> Result<OffsetDateTime, DbError> {
+        decode_timestamp(column, &self)
+    }
 }
 
 #[cfg(test)]
@@ -462,7 +359,6 @@ mod tests {
             encode_timestamp(whole).unwrap(),
             "2024-05-06T07:08:07.000000Z"
         );
-        assert_eq!(now().nanosecond() % 1_000, 0);
     }
 
     #[test]
@@ -474,23 +370,7 @@ mod tests {
 
     #[test]
     fn every_migration_file_is_embedded() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite");
-        let mut on_disk: Vec<(i64, String, String)> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|entry| {
-                let path = entry.unwrap().path();
-                let stem = path.file_stem().unwrap().to_str().unwrap().to_owned();
-                let (version, description) = stem.split_once('_').unwrap();
-                let sql = std::fs::read_to_string(&path).unwrap();
-                (version.parse().unwrap(), description.replace('_', " "), sql)
-            })
-            .collect();
-        on_disk.sort();
-        let embedded: Vec<(i64, String, String)> = MIGRATIONS
-            .iter()
-            .map(|&(version, description, sql)| (version, description.to_owned(), sql.to_owned()))
-            .collect();
-        assert_eq!(embedded, on_disk);
+        migrations::assert_embeds_every_file(MIGRATIONS, "migrations/sqlite");
     }
 
     #[test]

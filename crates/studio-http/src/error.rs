@@ -167,7 +167,7 @@ impl std::fmt::Display for ErrorChain<'_> {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Problem {
-    /// A URI naming the problem type; `about:blank`-style tag URIs keyed by `code`.
+    /// A URI reference naming the problem type: `/problems/{code}`, which describes it.
     #[serde(rename = "type")]
     pub type_uri: String,
     pub title: String,
@@ -183,8 +183,9 @@ pub struct Problem {
     pub errors: Vec<FieldError>,
 }
 
-/// The base of every problem `type` URI; the page it names documents the code.
-pub const PROBLEM_TYPE_BASE: &str = "https://studio-engine.dev/problems/";
+/// The base of every problem `type` URI: a relative reference (RFC 9457 allows one), resolved
+/// against the API's own address, where `GET /problems/{code}` describes the code.
+pub const PROBLEM_TYPE_BASE: &str = "/problems/";
 
 impl Problem {
     fn from_error(err: &ApiError) -> Self {

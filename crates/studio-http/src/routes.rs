@@ -4,6 +4,7 @@
 pub mod docs;
 pub mod health;
 pub mod members;
+pub mod problems;
 pub mod projects;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -15,4 +16,5 @@ pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(projects::router())
         .merge(members::router())
+        .merge(problems::router())
 }

@@ -75,6 +75,18 @@ async fn terminate(child: &Child) {
     assert!(status.success());
 }
 
+/// A token for `alice` signed with `secret`.
+fn mint(secret: &str) -> String {
+    studio_auth::mint_hs256(
+        &secrecy::SecretString::from(secret),
+        &studio_auth::MintClaims::authenticated("alice", Duration::from_secs(600)),
+    )
+    .unwrap()
+}
+
+/// The secret the process tests configure.
+const SECRET: &str = "a-test-secret-that-is-long-enough-0123456789";
+
 async fn database(dir: &Path) -> TestDatabase {
     TestDatabase::create(dir).await.expect("test database")
 }
@@ -192,24 +204,14 @@ async fn migrate_then_serve_with_a_generated_secret_and_a_minted_token() {
 async fn sigterm_lets_in_flight_requests_finish_then_exits_0() {
     let dir = tempfile::tempdir().unwrap();
     let db = database(dir.path()).await;
-    let secret = "a-test-secret-that-is-long-enough-0123456789";
+    let secret = SECRET;
     let mut command = studio(dir.path(), &db.url);
     // Postgres does not migrate on start by default; this test has no `studio migrate` step.
     command
         .env("STUDIO_JWT_SECRET", secret)
         .env("STUDIO_AUTO_MIGRATE", "true");
     let (mut child, url, _logs) = serve(command).await;
-    let token = studio_auth::mint_hs256(
-        &secrecy::SecretString::from(secret),
-        &studio_auth::MintClaims {
-            sub: "alice".into(),
-            ttl: Duration::from_secs(600),
-            audience: Some("authenticated".into()),
-            issuer: None,
-            role: "authenticated".into(),
-        },
-    )
-    .unwrap();
+    let token = mint(secret);
 
     // A request whose body is still arriving when SIGTERM comes.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
@@ -251,4 +253,91 @@ fn tokio_stream_from<T: Send + 'static>(
     mut rx: tokio::sync::mpsc::Receiver<T>,
 ) -> impl futures::Stream<Item = T> + Send + 'static {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[tokio::test]
+async fn a_request_still_running_at_the_shutdown_deadline_does_not_hold_the_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path()).await;
+    let mut command = studio(dir.path(), &db.url);
+    command
+        .env("STUDIO_AUTO_MIGRATE", "true")
+        .env("STUDIO_JWT_SECRET", SECRET)
+        .env("STUDIO_SHUTDOWN_TIMEOUT_SECS", "1");
+    let (mut child, url, _logs) = serve(command).await;
+
+    // A body that never finishes: the request stays in flight forever.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    tx.send(Ok(b"{\"name\":".to_vec())).await.unwrap();
+    let in_flight = tokio::spawn(
+        reqwest::Client::new()
+            .post(format!("{url}/api/projects"))
+            .bearer_auth(mint(SECRET))
+            .header("content-type", "application/json")
+            .body(reqwest::Body::wrap_stream(tokio_stream_from(rx)))
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    terminate(&child).await;
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("studio exits once the shutdown bound has passed")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        in_flight.await.unwrap().is_err(),
+        "the cut-off request fails"
+    );
+    drop(tx);
+    db.drop_it().await;
+}
+
+#[tokio::test]
+async fn the_worker_connects_waits_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path()).await;
+    let mut command = studio(dir.path(), &db.url);
+    command
+        .env("STUDIO_AUTO_MIGRATE", "true")
+        .env("STUDIO_REDIS_URL", "redis://127.0.0.1:6379")
+        .arg("worker")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            let line: Value = serde_json::from_str(&line).unwrap();
+            if line["message"] == "worker connected; waiting for jobs" {
+                return line;
+            }
+        }
+        panic!("the worker exited before connecting");
+    })
+    .await
+    .expect("the worker connects");
+    assert!(ready["database"].is_string());
+    terminate(&child).await;
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("the worker stops")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    db.drop_it().await;
+}
+
+#[tokio::test]
+async fn the_worker_refuses_to_start_without_its_redis() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path()).await;
+    let mut command = studio(dir.path(), &db.url);
+    command
+        .env("STUDIO_AUTO_MIGRATE", "true")
+        .env("STUDIO_REDIS_URL", "redis://127.0.0.1:1")
+        .arg("worker");
+    let out = output(command).await;
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stderr).unwrap();
+    assert!(text.contains("Redis"), "{text}");
+    db.drop_it().await;
 }

@@ -35,6 +35,8 @@ async fn the_openapi_document_lists_every_operation_by_handler_name() {
             "get /api/projects/{projectId} get_project",
             "get /api/projects/{projectId}/members list_members",
             "get /health get_health",
+            "get /problems list_problem_types",
+            "get /problems/{code} get_problem_type",
             "get /ready get_ready",
             "patch /api/projects/{projectId} update_project",
             "post /api/projects create_project",
@@ -78,4 +80,47 @@ async fn the_docs_page_is_served_offline_with_its_own_policy() {
             .starts_with("text/javascript")
     );
     assert!(js.bytes().await.unwrap().len() > 100_000);
+}
+
+#[tokio::test]
+async fn every_problem_type_uri_describes_its_code() {
+    let app = TestApp::spawn().await;
+    let problem: Value = app
+        .client
+        .get(app.url("/nope"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let described: Value = app
+        .client
+        .get(app.url(problem["type"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(described["code"], "route_not_found");
+    assert_eq!(described["status"], 404);
+    let all: Value = app
+        .client
+        .get(app.url("/problems"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let codes: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["code"].as_str().unwrap())
+        .collect();
+    let unique: std::collections::HashSet<&&str> = codes.iter().collect();
+    assert_eq!(unique.len(), codes.len(), "codes are unique");
+    assert!(codes.contains(&"validation_failed") && codes.contains(&"internal"));
 }
