@@ -19,7 +19,7 @@ dir=$(mktemp -d)
 schema=""
 cleanup() {
   [ -n "${pid:-}" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-  [ -n "$schema" ] && psql -q "${STUDIO_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}" -c "DROP SCHEMA $schema CASCADE" || true
+  [ -n "$schema" ] && PGOPTIONS=--client-min-messages=warning psql -q "${STUDIO_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}" -c "DROP SCHEMA $schema CASCADE" || true
   rm -rf "$dir"
 }
 trap cleanup EXIT
