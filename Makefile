@@ -10,19 +10,26 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/studio-engine/target
 STUDIO_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 export STUDIO_TEST_POSTGRES_URL
 
-.PHONY: run test deps services check fmt clippy test-sqlite test-postgres clean-test-schemas
+.PHONY: run token test deps services check fmt clippy test-sqlite test-postgres clean-test-schemas
 
-run: deps
+run:
+	@scripts/install-deps.sh run
 	cargo build --release --bin studio
 	@echo "Starting studio serve (data in ./data); stop with Ctrl-C."
 	$(CARGO_TARGET_DIR)/release/studio serve
 
+# A token for USER (default: alice), signed with the same secret `make run` verifies with.
+USER_ID ?= alice
+token:
+	@cargo build --release --bin studio -q
+	@$(CARGO_TARGET_DIR)/release/studio token $(USER_ID)
+
 test: deps services check test-sqlite test-postgres
 	@echo "All suites passed on SQLite and PostgreSQL."
 
-# System packages the build and tests need; installed only when missing.
+# System packages the build and the tests need; installed only when missing.
 deps:
-	@scripts/install-deps.sh
+	@scripts/install-deps.sh test
 
 # PostgreSQL and Redis, started when not already answering.
 services:
@@ -39,8 +46,9 @@ clippy:
 test-sqlite:
 	STUDIO_TEST_BACKEND=sqlite cargo test --workspace --locked
 
+# Only the crates whose tests touch a database run again: the rest do not depend on the backend.
 test-postgres: clean-test-schemas
-	STUDIO_TEST_BACKEND=postgres cargo test --workspace --locked
+	STUDIO_TEST_BACKEND=postgres cargo test --locked -p studio-db -p studio-testkit -p studio
 
 # Schemas left behind by tests that did not finish (each test makes its own `t_<random>`).
 clean-test-schemas:

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Installs what building and testing Studio Engine needs on Debian, skipping what is present.
-# Rust itself is expected (rustup); everything else comes from apt.
+# Installs, from Debian's packages, what Studio Engine needs and is missing.
+#   install-deps.sh run    what building and running the embedded default needs
+#   install-deps.sh test   that, plus what the test suite talks to (PostgreSQL, Redis, psql)
+# Rust itself is expected (rustup).
 set -euo pipefail
+profile=${1:-test}
 
 need=()
 command -v cc >/dev/null || need+=(build-essential)
 command -v pkg-config >/dev/null || need+=(pkg-config)
-command -v psql >/dev/null || need+=(postgresql-client)
-command -v pg_ctlcluster >/dev/null || need+=(postgresql)
-command -v redis-server >/dev/null || need+=(redis-server)
 command -v curl >/dev/null || need+=(curl)
+if [ "$profile" = test ]; then
+  command -v psql >/dev/null || need+=(postgresql-client)
+  command -v pg_ctlcluster >/dev/null || need+=(postgresql)
+  command -v redis-server >/dev/null || need+=(redis-server)
+fi
 
 if ((${#need[@]})); then
   echo "installing: ${need[*]}"
@@ -19,5 +24,9 @@ if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
 fi
 
-command -v cargo >/dev/null || { echo "Rust is missing: install it from https://rustup.rs" >&2; exit 1; }
-rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy 2>/dev/null || true
+command -v cargo >/dev/null || { echo "Rust is missing: install it with rustup (https://rustup.rs)" >&2; exit 1; }
+# fmt and clippy are part of `make test`.
+if [ "$profile" = test ]; then
+  cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+  cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+fi
