@@ -42,7 +42,6 @@ error_codes! {
     BadRequest => ("bad_request", BAD_REQUEST, "Bad request"),
     MalformedJson => ("malformed_json", BAD_REQUEST, "Malformed JSON body"),
     InvalidCursor => ("invalid_cursor", BAD_REQUEST, "Invalid pagination cursor"),
-    InvalidPathParameter => ("invalid_path_parameter", NOT_FOUND, "Not found"),
     InvalidQuery => ("invalid_query", BAD_REQUEST, "Invalid query string"),
     Unauthenticated => ("unauthenticated", UNAUTHORIZED, "Authentication required"),
     InvalidToken => ("invalid_token", UNAUTHORIZED, "Invalid token"),

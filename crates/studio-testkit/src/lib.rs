@@ -99,19 +99,35 @@ impl TestDatabase {
             }
         }
     }
+}
 
-    /// Drops the schema (PostgreSQL); the SQLite file goes with its temp dir.
-    pub async fn drop_it(&self) {
-        if let Some(schema) = &self.schema
-            && let Ok(admin) = sqlx::PgPool::connect(&postgres_url()).await
-        {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP SCHEMA IF EXISTS {schema} CASCADE"
-            )))
-            .execute(&admin)
-            .await;
-            admin.close().await;
-        }
+impl Drop for TestDatabase {
+    /// Drops the schema (PostgreSQL; the SQLite file goes with its temp dir), so a passing or
+    /// failing test leaves nothing behind. `Drop` cannot await, and may run inside a runtime
+    /// that must not be blocked, so the drop runs on its own thread with its own small runtime.
+    fn drop(&mut self) {
+        let Some(schema) = self.schema.take() else {
+            return;
+        };
+        let cleanup = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                if let Ok(admin) = sqlx::PgPool::connect(&postgres_url()).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP SCHEMA IF EXISTS {schema} CASCADE"
+                    )))
+                    .execute(&admin)
+                    .await;
+                    admin.close().await;
+                }
+            });
+        });
+        let _ = cleanup.join();
     }
 }
 
@@ -124,8 +140,9 @@ pub struct TestApp {
     pub config: studio::Config,
     secret: SecretString,
     shutdown: CancellationToken,
-    server: Option<JoinHandle<anyhow::Result<()>>>,
-    database: TestDatabase,
+    server: JoinHandle<anyhow::Result<()>>,
+    /// Held for its `Drop`, which removes the schema.
+    _database: TestDatabase,
     _dir: tempfile::TempDir,
 }
 
@@ -173,8 +190,8 @@ impl TestApp {
             config,
             secret: SecretString::from(secret),
             shutdown,
-            server: Some(server),
-            database,
+            server,
+            _database: database,
             _dir: dir,
         }
     }
@@ -251,34 +268,13 @@ impl TestApp {
             response.status()
         );
     }
-
-    /// Stops the server gracefully and waits for it, then drops the test database.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
-        self.shutdown.cancel();
-        let result = match self.server.take() {
-            Some(server) => server.await?,
-            None => Ok(()),
-        };
-        self.database.drop_it().await;
-        result
-    }
-
-    /// Cancels the server without waiting (to observe shutdown from outside).
-    pub fn begin_shutdown(&self) {
-        self.shutdown.cancel();
-    }
-
-    /// Waits for the server task to end.
-    pub async fn join(&mut self) -> anyhow::Result<()> {
-        match self.server.take() {
-            Some(server) => server.await?,
-            None => Ok(()),
-        }
-    }
 }
 
 impl Drop for TestApp {
+    /// Stops the server; the database and the data dir are removed by their own `Drop`s, after
+    /// this one (fields drop after the struct's own `drop`).
     fn drop(&mut self) {
         self.shutdown.cancel();
+        self.server.abort();
     }
 }

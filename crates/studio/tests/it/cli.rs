@@ -197,7 +197,6 @@ async fn migrate_then_serve_with_a_generated_secret_and_a_minted_token() {
     assert!(!all.contains(token), "the token was logged");
     let secret = std::fs::read_to_string(&secret_file).unwrap();
     assert!(!all.contains(secret.trim()), "the secret was logged");
-    db.drop_it().await;
 }
 
 #[tokio::test]
@@ -246,7 +245,6 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits_0() {
     assert_eq!(status.code(), Some(0));
     // No longer accepting.
     assert!(client.get(format!("{url}/health")).send().await.is_err());
-    db.drop_it().await;
 }
 
 fn tokio_stream_from<T: Send + 'static>(
@@ -289,7 +287,6 @@ async fn a_request_still_running_at_the_shutdown_deadline_does_not_hold_the_exit
         "the cut-off request fails"
     );
     drop(tx);
-    db.drop_it().await;
 }
 
 #[tokio::test]
@@ -323,7 +320,6 @@ async fn the_worker_connects_waits_and_stops_on_sigterm() {
         .expect("the worker stops")
         .unwrap();
     assert_eq!(status.code(), Some(0));
-    db.drop_it().await;
 }
 
 #[tokio::test]
@@ -339,5 +335,4 @@ async fn the_worker_refuses_to_start_without_its_redis() {
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8(out.stderr).unwrap();
     assert!(text.contains("Redis"), "{text}");
-    db.drop_it().await;
 }
