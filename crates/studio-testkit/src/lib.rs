@@ -238,6 +238,21 @@ impl TestApp {
             .bearer_auth(self.token(user))
     }
 
+    /// `GET path` (as `user`, or anonymously) and its JSON body, whatever the status.
+    pub async fn get_json(&self, path: &str, user: Option<&str>) -> Value {
+        let request = match user {
+            Some(user) => self.request(reqwest::Method::GET, path, user),
+            None => self.client.get(self.url(path)),
+        };
+        request
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("JSON body")
+    }
+
     /// Creates a project owned by `user` and returns its JSON.
     pub async fn create_project(&self, user: &str, name: &str) -> Value {
         let response = self

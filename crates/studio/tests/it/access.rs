@@ -120,13 +120,8 @@ async fn viewers_read_but_cannot_write_or_manage() {
         assert_problem(response, 403, "forbidden").await;
     }
     let project: Value = app
-        .request(Method::GET, &format!("/api/projects/{id}"), "vic")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/projects/{id}"), Some("vic"))
+        .await;
     assert_eq!(project["name"], "Shared");
     assert_eq!(project["role"], "viewer");
 }

@@ -144,13 +144,6 @@ async fn deleting_a_project_ends_every_members_access() {
         .await
         .unwrap();
     assert_eq!(response.status(), 204);
-    let list: Value = app
-        .request(Method::GET, "/api/projects", "sam")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json("/api/projects", Some("sam")).await;
     assert!(list["items"].as_array().unwrap().is_empty());
 }

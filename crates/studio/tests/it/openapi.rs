@@ -6,15 +6,7 @@ use studio_testkit::TestApp;
 #[tokio::test]
 async fn the_openapi_document_lists_every_operation_by_handler_name() {
     let app = TestApp::spawn().await;
-    let doc: Value = app
-        .client
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.get_json("/api/openapi.json", None).await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let mut operations = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -85,15 +77,7 @@ async fn the_docs_page_is_served_offline_with_its_own_policy() {
 #[tokio::test]
 async fn every_problem_type_uri_describes_its_code() {
     let app = TestApp::spawn().await;
-    let problem: Value = app
-        .client
-        .get(app.url("/nope"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let problem: Value = app.get_json("/nope", None).await;
     let described: Value = app
         .client
         .get(app.url(problem["type"].as_str().unwrap()))
@@ -105,15 +89,7 @@ async fn every_problem_type_uri_describes_its_code() {
         .unwrap();
     assert_eq!(described["code"], "route_not_found");
     assert_eq!(described["status"], 404);
-    let all: Value = app
-        .client
-        .get(app.url("/problems"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let all: Value = app.get_json("/problems", None).await;
     let codes: Vec<&str> = all
         .as_array()
         .unwrap()

@@ -28,14 +28,7 @@ async fn create_answers_201_with_location_and_an_unguessable_id() {
     assert_eq!(body["role"], "owner");
     assert_eq!(body["createdAt"], body["updatedAt"]);
 
-    let fetched: Value = app
-        .request(Method::GET, &location, "alice")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let fetched: Value = app.get_json(&location, Some("alice")).await;
     assert_eq!(fetched, body);
 }
 
@@ -72,14 +65,7 @@ async fn invalid_names_are_422_with_a_pointer() {
         assert_problem(response, 422, "validation_failed").await;
     }
     // Nothing was stored by the refused requests.
-    let list: Value = app
-        .request(Method::GET, "/api/projects", "alice")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json("/api/projects", Some("alice")).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 0);
 }
 
@@ -107,14 +93,7 @@ async fn listing_shows_own_and_shared_projects_newest_first_in_pages() {
         if let Some(c) = &cursor {
             path.push_str(&format!("&cursor={c}"));
         }
-        let page: Value = app
-            .request(Method::GET, &path, "alice")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page: Value = app.get_json(&path, Some("alice")).await;
         pages += 1;
         let items = page["items"].as_array().unwrap();
         assert!(items.len() <= 2);
