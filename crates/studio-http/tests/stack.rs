@@ -13,6 +13,7 @@ use studio_http::HttpSettings;
 use studio_http::metrics::Metrics;
 use tower::ServiceExt as _;
 use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 fn app(timeout: Duration) -> Router {
     let routes = Router::new()
@@ -57,17 +58,29 @@ impl std::io::Write for Captured {
     }
 }
 
+/// The log of this test binary. A process-wide subscriber, not a per-thread `set_default`:
+/// tracing caches per call site whether anyone listens, and a test on another thread without a
+/// subscriber can make that cache say "nobody" for the request span.
+fn captured_logs() -> &'static Captured {
+    static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let captured = Captured::default();
+        let sink = captured.clone();
+        tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(true)
+                    .with_writer(move || sink.clone()),
+            )
+            .init();
+        captured
+    })
+}
+
 #[tokio::test]
 async fn a_panicking_handler_is_a_generic_500_logged_once_with_the_request_id() {
-    let captured = Captured::default();
-    let sink = captured.clone();
-    let subscriber = tracing_subscriber::registry().with(
-        tracing_subscriber::fmt::layer()
-            .json()
-            .with_current_span(true)
-            .with_writer(move || sink.clone()),
-    );
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let captured = captured_logs();
 
     let response = app(Duration::from_secs(5))
         .oneshot(
@@ -101,6 +114,7 @@ async fn a_panicking_handler_is_a_generic_500_logged_once_with_the_request_id() 
 
 #[tokio::test]
 async fn a_handler_slower_than_the_timeout_is_a_408_problem() {
+    captured_logs();
     let response = app(Duration::from_millis(50))
         .oneshot(Request::get("/slow").body(Body::empty()).unwrap())
         .await
