@@ -8,6 +8,8 @@ SHELL := /bin/bash
 # Builds land outside the clone so repeated runs (and fresh clones) on one machine reuse them.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/studio-engine/target
 STUDIO_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
+# The S3-compatible server the S3 tests start (it verifies SigV4 like S3 does).
+S3S_FS_VERSION := 0.14.1
 export STUDIO_TEST_POSTGRES_URL
 
 .PHONY: run token test deps services check fmt clippy test-sqlite test-postgres clean-test-schemas
@@ -25,11 +27,13 @@ token:
 	@$(CARGO_TARGET_DIR)/release/studio token $(USER_ID)
 
 test: deps services check test-sqlite test-postgres
-	@echo "All suites passed on SQLite and PostgreSQL."
+	@echo "All suites passed: SQLite with local storage, PostgreSQL with S3."
 
 # System packages the build and the tests need; installed only when missing.
 deps:
 	@scripts/install-deps.sh test
+	@command -v s3s-fs >/dev/null || test -x $(HOME)/.cargo/bin/s3s-fs || \
+		cargo install s3s-fs --version $(S3S_FS_VERSION) --features binary --locked
 
 # PostgreSQL and Redis, started when not already answering.
 services:
@@ -47,8 +51,9 @@ test-sqlite:
 	STUDIO_TEST_BACKEND=sqlite cargo test --workspace --locked
 
 # Only the crates whose tests touch a database run again: the rest do not depend on the backend.
+# This pass is the scaled-out column: PostgreSQL and S3 (a real s3s-fs per test app).
 test-postgres: clean-test-schemas
-	STUDIO_TEST_BACKEND=postgres cargo test --locked -p studio-db -p studio-testkit -p studio
+	STUDIO_TEST_BACKEND=postgres STUDIO_TEST_STORAGE=s3 cargo test --locked -p studio-db -p studio-testkit -p studio
 
 # Schemas left behind by tests that did not finish (each test makes its own `t_<random>`).
 clean-test-schemas:

@@ -127,6 +127,18 @@ prefixed_id!(
     "prj_"
 );
 
+prefixed_id!(
+    /// Identifies an asset (an uploaded media file): `ast_` + 26 base32 characters.
+    AssetId,
+    "ast_"
+);
+
+prefixed_id!(
+    /// Identifies a background job: `job_` + 26 base32 characters.
+    JobId,
+    "job_"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

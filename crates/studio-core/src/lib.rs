@@ -3,11 +3,13 @@
 //! the tests) can share these types without pulling a database or HTTP stack along.
 
 pub mod ids;
+pub mod media;
 pub mod project;
 pub mod role;
 pub mod user;
 
-pub use ids::{IdParseError, ProjectId};
+pub use ids::{AssetId, IdParseError, JobId, ProjectId};
+pub use media::{AssetKind, AssetStatus, MultipartPlan, PlanLimits};
 pub use project::{ProjectName, ProjectNameError};
 pub use role::{MemberRole, ProjectRole};
 pub use user::{UserId, UserIdError};

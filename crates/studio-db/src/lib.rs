@@ -5,9 +5,12 @@
 //! backend has its own SQL and its own migrations (`migrations/sqlite`, `migrations/postgres`),
 //! because the two dialects differ in types and locking and a lowest-common-denominator schema
 //! would serve neither well. What does not depend on the dialect is shared: turning rows into
-//! [`Store`] types (`rows`) and running the embedded migrations (`migrations`).
+//! [`Store`] and [`MediaStore`] types (`rows`, `media_rows`) and running the embedded migrations
+//! (`migrations`).
 
 mod error;
+mod media;
+mod media_rows;
 mod migrations;
 mod open;
 mod postgres;
@@ -16,6 +19,9 @@ mod sqlite;
 mod store;
 
 pub use error::DbError;
+pub use media::{
+    AssetRecord, Confirmed, IntentError, JobRecord, MediaStore, NewAsset, NewJob, Usage,
+};
 pub use open::{MigrateMode, open};
 pub use store::{
     Member, NewProject, Page, PageCursor, ProjectPatch, ProjectRecord, ProjectWithRole, Store,

@@ -20,9 +20,12 @@ use time::OffsetDateTime;
 use crate::migrations::{self, MigrationList};
 use crate::rows::{self, DEFAULT_PLAN, ProjectPaging, StoredTimestamp, now};
 use crate::{
-    DbError, Member, MigrateMode, NewProject, Page, PageCursor, ProjectPatch, ProjectRecord,
-    ProjectWithRole, Store,
+    AssetRecord, DbError, Member, MigrateMode, NewProject, Page, PageCursor, ProjectPatch,
+    ProjectRecord, ProjectWithRole, Store,
 };
+
+/// `MediaStore` for this backend.
+mod media;
 
 /// Rows as PostgreSQL hands them over: the driver decodes `timestamptz` itself.
 type ProjectRow = rows::ProjectRow<OffsetDateTime>;
@@ -33,11 +36,18 @@ type MemberRow = rows::MemberRow<OffsetDateTime>;
 ///
 /// Listed by hand (see [`crate::migrations`] for why); a unit test below checks the list against
 /// the directory.
-const MIGRATIONS: MigrationList = &[(
-    1,
-    "init",
-    include_str!("../migrations/postgres/0001_init.sql"),
-)];
+const MIGRATIONS: MigrationList = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "media",
+        include_str!("../migrations/postgres/0002_media.sql"),
+    ),
+];
 
 /// How long to wait for a connection (including establishing a new one) before failing: a
 /// database that does not answer within this is down as far as a request is concerned.
@@ -190,16 +200,27 @@ impl Store for PgStore {
         row.ok_or(DbError::NotFound)?.into_record()
     }
 
-    async fn delete_project(&self, project: &ProjectId) -> Result<(), DbError> {
-        // Memberships go with it through `ON DELETE CASCADE`.
-        let done = sqlx::query("DELETE FROM projects WHERE id = $1")
-            .bind(project.as_str())
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
+    async fn delete_project(&self, project: &ProjectId) -> Result<Vec<AssetRecord>, DbError> {
+        let mut tx = self.pool.begin().await?;
+        // Locking the row first waits for upload intents in flight (they hold it `FOR KEY
+        // SHARE`) and turns later ones away, so no asset appears between the two deletes.
+        let exists: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM projects WHERE id = $1 FOR UPDATE")
+                .bind(project.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if exists.is_none() {
             return Err(DbError::NotFound);
         }
-        Ok(())
+        // Assets first (their foreign key is RESTRICT), giving their bytes back to their owners.
+        let assets = media::delete_project_assets(&mut tx, project).await?;
+        // Memberships go with it through `ON DELETE CASCADE`.
+        sqlx::query("DELETE FROM projects WHERE id = $1")
+            .bind(project.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(assets)
     }
 
     async fn list_members(&self, project: &ProjectId) -> Result<Vec<Member>, DbError> {

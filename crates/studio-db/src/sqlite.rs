@@ -24,9 +24,12 @@ use time::macros::format_description;
 use crate::migrations::{self, MigrationList};
 use crate::rows::{self, DEFAULT_PLAN, ProjectPaging, StoredTimestamp, now};
 use crate::{
-    DbError, Member, MigrateMode, NewProject, Page, PageCursor, ProjectPatch, ProjectRecord,
-    ProjectWithRole, Store,
+    AssetRecord, DbError, Member, MigrateMode, NewProject, Page, PageCursor, ProjectPatch,
+    ProjectRecord, ProjectWithRole, Store,
 };
+
+/// `MediaStore` for this backend.
+mod media;
 
 /// Rows as SQLite hands them over: timestamps are text (see [`TIMESTAMP_FORMAT`]).
 type ProjectRow = rows::ProjectRow<String>;
@@ -37,11 +40,18 @@ type MemberRow = rows::MemberRow<String>;
 ///
 /// Listed by hand (see [`crate::migrations`] for why); a unit test below checks the list against
 /// the directory.
-const MIGRATIONS: MigrationList = &[(
-    1,
-    "init",
-    include_str!("../migrations/sqlite/0001_init.sql"),
-)];
+const MIGRATIONS: MigrationList = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "media",
+        include_str!("../migrations/sqlite/0002_media.sql"),
+    ),
+];
 
 /// How long a connection waits for another connection's write lock before giving up with
 /// `SQLITE_BUSY`: far longer than any of our write transactions, short enough that a stuck
@@ -226,16 +236,20 @@ impl Store for SqliteStore {
         row.ok_or(DbError::NotFound)?.into_record()
     }
 
-    async fn delete_project(&self, project: &ProjectId) -> Result<(), DbError> {
+    async fn delete_project(&self, project: &ProjectId) -> Result<Vec<AssetRecord>, DbError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        // Assets first (their foreign key is RESTRICT), giving their bytes back to their owners.
+        let assets = media::delete_project_assets(&mut tx, project).await?;
         // Memberships go with it: `ON DELETE CASCADE`, enforced because `foreign_keys` is on.
         let done = sqlx::query("DELETE FROM projects WHERE id = ?1")
             .bind(project.as_str())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(DbError::NotFound);
         }
-        Ok(())
+        tx.commit().await?;
+        Ok(assets)
     }
 
     async fn list_members(&self, project: &ProjectId) -> Result<Vec<Member>, DbError> {

@@ -87,9 +87,10 @@ impl PageCursor {
     }
 }
 
-/// The persistence port. Implementations: SQLite (embedded default) and PostgreSQL.
+/// The persistence port. Implementations: SQLite (embedded default) and PostgreSQL. The media
+/// methods are in [`crate::MediaStore`], a supertrait, so one `Arc<dyn Store>` reaches both.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: crate::MediaStore {
     /// Which backend this is (`sqlite` or `postgres`), for logs and `/ready`.
     fn backend(&self) -> &'static str;
 
@@ -128,8 +129,12 @@ pub trait Store: Send + Sync + 'static {
         patch: ProjectPatch,
     ) -> Result<ProjectRecord, DbError>;
 
-    /// Deletes a project and its memberships. `NotFound` if it was already gone.
-    async fn delete_project(&self, project: &ProjectId) -> Result<(), DbError>;
+    /// In one transaction: deletes the project's assets, giving each one's bytes back to its
+    /// owner's usage (a pending intent's reservation, a confirmed upload's used bytes), then the
+    /// project and its memberships. Returns the deleted asset rows, oldest first, so the caller
+    /// can delete their objects from storage. `NotFound` if the project was already gone.
+    async fn delete_project(&self, project: &ProjectId)
+    -> Result<Vec<crate::AssetRecord>, DbError>;
 
     /// The explicit members of a project, in the order they were added.
     async fn list_members(&self, project: &ProjectId) -> Result<Vec<Member>, DbError>;

@@ -529,7 +529,9 @@ async fn delete_cascades_to_members(db: TestDb) {
         .await
         .unwrap();
 
-    store.delete_project(&project.id).await.unwrap();
+    // No assets, so none come back (deleting assets with a project: see tests/media.rs).
+    let deleted = store.delete_project(&project.id).await.unwrap();
+    assert!(deleted.is_empty(), "{deleted:?}");
     assert_eq!(
         store.project_for_user(&project.id, &alice).await.unwrap(),
         None

@@ -50,6 +50,18 @@ error_codes! {
     NotFound => ("not_found", NOT_FOUND, "Not found"),
     ProjectNotFound => ("project_not_found", NOT_FOUND, "Project not found"),
     MemberNotFound => ("member_not_found", NOT_FOUND, "Member not found"),
+    AssetNotFound => ("asset_not_found", NOT_FOUND, "Asset not found"),
+    FileTooLarge => ("file_too_large", UNPROCESSABLE_ENTITY, "File larger than the plan allows"),
+    QuotaExceeded => ("quota_exceeded", UNPROCESSABLE_ENTITY, "Storage quota exceeded"),
+    NotMultipart => ("not_multipart", CONFLICT, "The upload is not multipart"),
+    NotPending => ("not_pending", CONFLICT, "The upload is already complete"),
+    SignatureInvalid => ("signature_invalid", FORBIDDEN, "Invalid or expired signed URL"),
+    UploadIncomplete => ("upload_incomplete", CONFLICT, "The upload is not complete"),
+    SizeMismatch => ("size_mismatch", CONFLICT, "The stored size differs from the declared size"),
+    TypeMismatch => ("type_mismatch", CONFLICT, "The stored type differs from the declared type"),
+    UploadExpired => ("upload_expired", GONE, "The upload intent has expired"),
+    InvalidPart => ("invalid_part", UNPROCESSABLE_ENTITY, "Invalid multipart part"),
+    StorageUnavailable => ("storage_unavailable", BAD_GATEWAY, "Storage is not answering"),
     RouteNotFound => ("route_not_found", NOT_FOUND, "No such route"),
     MethodNotAllowed => ("method_not_allowed", METHOD_NOT_ALLOWED, "Method not allowed"),
     RequestTimeout => ("request_timeout", REQUEST_TIMEOUT, "Request timed out"),
@@ -106,6 +118,9 @@ pub struct ApiError {
     pub errors: Vec<FieldError>,
     /// Extra response headers (e.g. `WWW-Authenticate`).
     pub headers: Vec<(header::HeaderName, HeaderValue)>,
+    /// Extension members of the problem body (RFC 9457 §3.2), e.g. the numbers behind
+    /// `quota_exceeded`.
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ApiError {
@@ -116,7 +131,14 @@ impl ApiError {
             detail: detail.into(),
             errors: Vec::new(),
             headers: Vec::new(),
+            extensions: serde_json::Map::new(),
         }
+    }
+
+    /// Adds an extension member to the body.
+    pub fn with_extension(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.extensions.insert(name.to_owned(), value.into());
+        self
     }
 
     /// A 422 listing every failing field.
@@ -180,6 +202,10 @@ pub struct Problem {
     /// For `validation_failed`: every failing field.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// Members specific to the code (e.g. `limitBytes` for `quota_exceeded`).
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The base of every problem `type` URI: a relative reference (RFC 9457 allows one), resolved
@@ -196,6 +222,7 @@ impl Problem {
             code: err.code.as_str().to_owned(),
             request_id: crate::middleware::request_id::current(),
             errors: err.errors.clone(),
+            extensions: err.extensions.clone(),
         }
     }
 }

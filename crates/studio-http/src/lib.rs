@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod media;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
@@ -18,15 +19,21 @@ pub mod state;
 
 pub use error::{ApiError, ErrorCode};
 pub use readiness::Readiness;
-pub use settings::HttpSettings;
+pub use settings::{HttpSettings, MediaSettings};
 pub use state::AppState;
 
 /// The complete application: every route plus the middleware stack.
 pub fn router(state: AppState) -> axum::Router {
     let (api, _openapi) = openapi::split(routes::api_router());
-    let app = api
+    let api = api
         .merge(routes::docs::router())
         .merge(metrics::router())
         .with_state(state.clone());
+    // The body limit and the request timeout bound API calls only: the local store's uploads
+    // are as large and as slow as the files they carry.
+    let mut app = middleware::bounded(api, &state.settings);
+    if let Some(local) = &state.local_blobs {
+        app = app.merge(routes::storage::router(local.clone()));
+    }
     middleware::stack(app, &state.settings, state.metrics.clone())
 }

@@ -9,7 +9,7 @@
 //! 5. [`problem_fallback`]: any error response without a problem+json body (router 404/405, the
 //!    body limit's 413, the timeout's 408) gets one, so there is exactly one error format.
 //! 6. Panic catching: a panicking handler becomes a generic 500, logged once in the span.
-//! 7. Request timeout, then the body size limit.
+//! 7. Request timeout, then the body size limit ([`bounded`], API routes only).
 
 pub mod access_log;
 pub mod problem_fallback;
@@ -56,12 +56,7 @@ pub fn stack(app: Router, settings: &HttpSettings, metrics: Metrics) -> Router {
         .max_age(std::time::Duration::from_secs(CORS_MAX_AGE_SECS));
 
     // Each `layer` call wraps everything added before it, so this reads innermost first.
-    app.layer(RequestBodyLimitLayer::new(settings.body_limit_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            settings.request_timeout,
-        ))
-        .layer(CatchPanicLayer::custom(panic_response))
+    app.layer(CatchPanicLayer::custom(panic_response))
         .layer(axum::middleware::from_fn(problem_fallback::layer))
         .layer(cors)
         .layer(axum::middleware::from_fn(security_headers::layer))
@@ -70,6 +65,16 @@ pub fn stack(app: Router, settings: &HttpSettings, metrics: Metrics) -> Router {
             access_log::layer,
         ))
         .layer(axum::middleware::from_fn(request_id::layer))
+}
+
+/// Bounds `app` by the configured request body size and request time (step 7 above), for the
+/// API routes; storage transfers are exempt.
+pub fn bounded(app: Router, settings: &HttpSettings) -> Router {
+    app.layer(RequestBodyLimitLayer::new(settings.body_limit_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            settings.request_timeout,
+        ))
 }
 
 /// The answer to a panicking handler: logged once, here, inside the request span; the client

@@ -1,11 +1,14 @@
 //! All routes. Each module owns one resource; [`api_router`] gathers the documented API routes
 //! (the ones in the OpenAPI document).
 
+pub mod assets;
 pub mod docs;
 pub mod health;
+pub mod media;
 pub mod members;
 pub mod problems;
 pub mod projects;
+pub mod storage;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -17,4 +20,6 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(projects::router())
         .merge(members::router())
         .merge(problems::router())
+        .merge(media::router())
+        .merge(assets::router())
 }

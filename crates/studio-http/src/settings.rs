@@ -24,3 +24,36 @@ impl Default for HttpSettings {
         }
     }
 }
+
+/// Upload and download behaviour, from the media configuration.
+#[derive(Debug, Clone)]
+pub struct MediaSettings {
+    /// Uploads larger than this use multipart.
+    pub multipart_threshold_bytes: u64,
+    /// Smallest part size of a multipart upload (raised for huge files to stay within S3's
+    /// 10,000 parts).
+    pub multipart_part_size_bytes: u64,
+    /// How long a signed upload URL works.
+    pub upload_url_ttl: Duration,
+    /// How long an upload intent stays open without bytes.
+    pub upload_intent_ttl: Duration,
+    /// How long a signed download URL works.
+    pub download_url_ttl: Duration,
+    /// Plan name → limits; `free` always exists.
+    pub plans: std::collections::BTreeMap<String, studio_core::PlanLimits>,
+}
+
+impl MediaSettings {
+    /// The limits of `plan`, falling back to `free` for a plan this configuration does not
+    /// know (a user row written by a newer or differently configured node).
+    pub fn limits(&self, plan: &str) -> studio_core::PlanLimits {
+        self.plans
+            .get(plan)
+            .or_else(|| self.plans.get("free"))
+            .copied()
+            .unwrap_or(studio_core::PlanLimits {
+                storage_bytes: 0,
+                max_file_bytes: 0,
+            })
+    }
+}

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use studio_auth::Authenticator;
 use studio_db::Store;
+use studio_storage::BlobStore;
+use studio_storage::local::LocalStore;
 
+use crate::settings::MediaSettings;
 use crate::{HttpSettings, Readiness, metrics::Metrics};
 
 /// Shared state of the HTTP application.
@@ -17,6 +20,11 @@ pub struct AppState {
     pub readiness: Arc<Readiness>,
     pub metrics: Metrics,
     pub settings: Arc<HttpSettings>,
+    /// Where blobs live.
+    pub blobs: Arc<dyn BlobStore>,
+    /// The same store when it is the local directory, whose signed URLs studio serves itself.
+    pub local_blobs: Option<Arc<LocalStore>>,
+    pub media: Arc<MediaSettings>,
 }
 
 impl FromRef<AppState> for Arc<dyn Store> {

@@ -37,6 +37,7 @@ fn app(timeout: Duration) -> Router {
         request_timeout: timeout,
         ..HttpSettings::default()
     };
+    let routes = studio_http::middleware::bounded(routes, &settings);
     studio_http::middleware::stack(routes, &settings, Metrics::new())
 }
 

@@ -2,9 +2,12 @@
 //! database (a fresh SQLite file, or a fresh schema in PostgreSQL), its own data dir and its own
 //! JWT secret, so tests run in parallel without seeing each other.
 //!
-//! The backend comes from `STUDIO_TEST_BACKEND` (`sqlite`, the default, or `postgres`); the
-//! PostgreSQL server from `STUDIO_TEST_POSTGRES_URL` (default: the local `test` database). The
-//! whole suite runs once per backend (see the Makefile). `TEST_LOG=1` shows the app's logs.
+//! The database comes from `STUDIO_TEST_BACKEND` (`sqlite`, the default, or `postgres`); the
+//! PostgreSQL server from `STUDIO_TEST_POSTGRES_URL` (default: the local `test` database). Blob
+//! storage from `STUDIO_TEST_STORAGE` (`local`, the default, or `s3`: a fresh `s3s-fs` per app).
+//! The whole suite runs once per combination the Makefile lists. `TEST_LOG=1` shows the logs.
+
+pub mod s3s;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Once};
@@ -34,6 +37,22 @@ pub fn backend() -> Backend {
         Ok("postgres") => Backend::Postgres,
         Ok("sqlite") | Err(_) => Backend::Sqlite,
         Ok(other) => panic!("STUDIO_TEST_BACKEND must be sqlite or postgres, not {other:?}"),
+    }
+}
+
+/// Which blob store the suite runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    Local,
+    S3,
+}
+
+/// The blob store chosen for this run.
+pub fn storage() -> Storage {
+    match std::env::var("STUDIO_TEST_STORAGE").as_deref() {
+        Ok("s3") => Storage::S3,
+        Ok("local") | Err(_) => Storage::Local,
+        Ok(other) => panic!("STUDIO_TEST_STORAGE must be local or s3, not {other:?}"),
     }
 }
 
@@ -143,6 +162,8 @@ pub struct TestApp {
     server: JoinHandle<anyhow::Result<()>>,
     /// Held for its `Drop`, which removes the schema.
     _database: TestDatabase,
+    /// The S3 server of an S3 run, killed on drop.
+    _s3: Option<s3s::S3sServer>,
     _dir: tempfile::TempDir,
 }
 
@@ -160,7 +181,16 @@ impl TestApp {
             .await
             .expect("test database (is PostgreSQL running? see README)");
         let secret = random_hex(32);
+        let s3 = match storage() {
+            Storage::S3 => Some(s3s::S3sServer::start().await),
+            Storage::Local => None,
+        };
         let mut raw = RawConfig::defaults().expect("embedded defaults");
+        if let Some(server) = &s3 {
+            raw.storage_url = Some(server.storage_url());
+            raw.s3_access_key_id = Some(s3s::ACCESS_KEY.to_owned());
+            raw.s3_secret_access_key = Some(SecretString::from(s3s::SECRET_KEY));
+        }
         raw.data_dir = dir.path().to_owned();
         raw.bind = "127.0.0.1:0".to_owned();
         raw.database_url = Some(database.url.clone());
@@ -192,6 +222,7 @@ impl TestApp {
             shutdown,
             server,
             _database: database,
+            _s3: s3,
             _dir: dir,
         }
     }

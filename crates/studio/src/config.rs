@@ -14,6 +14,9 @@ use jsonwebtoken::Algorithm;
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer};
 
+mod media;
+pub use media::{DEFAULT_PLAN, MediaConfig, StorageConfig};
+
 /// The embedded defaults, also the commented reference of every setting.
 pub const DEFAULTS_TOML: &str = include_str!("config.default.toml");
 
@@ -51,6 +54,17 @@ pub struct RawConfig {
     pub min_free_temp_bytes: u64,
     pub log_format: LogFormat,
     pub log_level: String,
+    pub storage_url: Option<String>,
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<SecretString>,
+    pub public_url: Option<String>,
+    pub storage_signing_secret: Option<SecretString>,
+    pub multipart_threshold_bytes: u64,
+    pub multipart_part_size_bytes: u64,
+    pub upload_url_ttl_secs: u64,
+    pub upload_intent_ttl_secs: u64,
+    pub download_url_ttl_secs: u64,
+    pub plans: std::collections::BTreeMap<String, studio_core::PlanLimits>,
 }
 
 /// How log lines are written.
@@ -85,9 +99,9 @@ fn list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<String>
     )
 }
 
-/// Where the HS256 secret comes from.
+/// Where a secret (the HS256 key, the local storage signing key) comes from.
 #[derive(Debug, Clone)]
-pub enum JwtSecretSource {
+pub enum SecretSource {
     /// Given in the configuration.
     Inline(SecretString),
     /// Read from a file an operator manages (e.g. a mounted secret).
@@ -104,7 +118,7 @@ pub struct Config {
     pub database_url: String,
     pub auto_migrate: bool,
     pub redis_url: Option<String>,
-    pub jwt_secret: Option<JwtSecretSource>,
+    pub jwt_secret: Option<SecretSource>,
     pub jwks_url: Option<String>,
     pub jwt_algorithms: Vec<Algorithm>,
     pub jwt_audience: Option<String>,
@@ -119,6 +133,7 @@ pub struct Config {
     pub min_free_temp_bytes: u64,
     pub log_format: LogFormat,
     pub log_level: String,
+    pub media: MediaConfig,
 }
 
 /// Every problem found in the configuration, one per line.
@@ -274,11 +289,11 @@ impl RawConfig {
                         format!("must be at least {MIN_JWT_SECRET_BYTES} bytes"),
                     );
                 }
-                Some(JwtSecretSource::Inline(secret.clone()))
+                Some(SecretSource::Inline(secret.clone()))
             }
-            (None, Some(path)) => Some(JwtSecretSource::File(path.clone())),
+            (None, Some(path)) => Some(SecretSource::File(path.clone())),
             (None, None) if wants_hs => {
-                Some(JwtSecretSource::Generated(self.data_dir.join("jwt-secret")))
+                Some(SecretSource::Generated(self.data_dir.join("jwt-secret")))
             }
             (None, None) => None,
         };
@@ -315,6 +330,8 @@ impl RawConfig {
             );
         }
 
+        let media = media::validate(&self, &mut bad);
+
         if !errors.is_empty() {
             return Err(ConfigError(errors));
         }
@@ -342,6 +359,7 @@ impl RawConfig {
             min_free_temp_bytes: self.min_free_temp_bytes,
             log_format: self.log_format,
             log_level: self.log_level,
+            media,
             data_dir: self.data_dir,
         })
     }
@@ -364,7 +382,7 @@ mod tests {
         assert_eq!(config.jwt_algorithms, vec![Algorithm::HS256]);
         assert!(matches!(
             config.jwt_secret,
-            Some(JwtSecretSource::Generated(_))
+            Some(SecretSource::Generated(_))
         ));
         assert_eq!(config.jwt_audience.as_deref(), Some("authenticated"));
         assert!(config.redis_url.is_none());

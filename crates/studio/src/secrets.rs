@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use rand::RngCore as _;
 use secrecy::SecretString;
 
-use crate::config::{JwtSecretSource, MIN_JWT_SECRET_BYTES};
+use crate::config::{MIN_JWT_SECRET_BYTES, SecretSource};
 
 /// Random bytes in a generated secret: 256 bits, the strength of HS256 itself.
 const GENERATED_SECRET_BYTES: usize = 32;
@@ -19,11 +19,11 @@ const SECRET_FILE_MODE: u32 = 0o600;
 
 /// Resolves the configured source into the secret itself. Runs on a blocking thread: it does
 /// file IO.
-pub async fn resolve(source: JwtSecretSource) -> anyhow::Result<SecretString> {
+pub async fn resolve(source: SecretSource) -> anyhow::Result<SecretString> {
     tokio::task::spawn_blocking(move || match source {
-        JwtSecretSource::Inline(secret) => Ok(secret),
-        JwtSecretSource::File(path) => read_secret_file(&path),
-        JwtSecretSource::Generated(path) => read_or_generate(&path),
+        SecretSource::Inline(secret) => Ok(secret),
+        SecretSource::File(path) => read_secret_file(&path),
+        SecretSource::Generated(path) => read_or_generate(&path),
     })
     .await
     .context("secret resolution did not finish")?
@@ -60,7 +60,7 @@ fn read_or_generate(path: &Path) -> anyhow::Result<SecretString> {
             file.write_all(secret.as_bytes())
                 .and_then(|()| file.sync_all())
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            tracing::info!(path = %path.display(), "generated a JWT secret");
+            tracing::info!(path = %path.display(), "generated a secret");
             Ok(SecretString::from(secret))
         }
         Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -90,10 +90,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("studio-secret-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let path = dir.join("nested/jwt-secret");
-        let first = resolve(JwtSecretSource::Generated(path.clone()))
+        let first = resolve(SecretSource::Generated(path.clone()))
             .await
             .unwrap();
-        let second = resolve(JwtSecretSource::Generated(path.clone()))
+        let second = resolve(SecretSource::Generated(path.clone()))
             .await
             .unwrap();
         assert!(same(&first, &second));
@@ -107,9 +107,7 @@ mod tests {
     async fn a_short_secret_file_is_refused() {
         let path = std::env::temp_dir().join(format!("studio-short-{}", std::process::id()));
         std::fs::write(&path, "short\n").unwrap();
-        let err = resolve(JwtSecretSource::File(path.clone()))
-            .await
-            .unwrap_err();
+        let err = resolve(SecretSource::File(path.clone())).await.unwrap_err();
         assert!(err.to_string().contains("shorter"));
         assert!(!err.to_string().contains("short\n"));
         std::fs::remove_file(&path).unwrap();

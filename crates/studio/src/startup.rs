@@ -8,11 +8,14 @@ use anyhow::Context as _;
 use studio_auth::{AuthConfig, Authenticator};
 use studio_db::{MigrateMode, Store};
 use studio_http::metrics::Metrics;
-use studio_http::{AppState, HttpSettings, Readiness};
+use studio_http::{AppState, HttpSettings, MediaSettings, Readiness};
+use studio_storage::BlobStore;
+use studio_storage::local::LocalStore;
+use studio_storage::s3::S3Store;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::{Config, StorageConfig};
 use crate::secrets;
 
 /// Connect and read timeout for outbound calls the API makes itself (JWKS): a slow identity
@@ -72,6 +75,57 @@ pub async fn authenticator(config: &Config) -> anyhow::Result<Authenticator> {
     Authenticator::new(auth_config, outbound_http_client()?).context("invalid JWT settings")
 }
 
+/// The configured blob store; for the local directory also the concrete store, whose signed
+/// URLs the HTTP layer serves. `bound` is the listening address, the default public URL.
+pub async fn blob_store(
+    config: &Config,
+    bound: SocketAddr,
+) -> anyhow::Result<(Arc<dyn BlobStore>, Option<Arc<LocalStore>>)> {
+    match &config.media.storage {
+        StorageConfig::Local { root } => {
+            let secret = secrets::resolve(config.media.storage_signing_secret.clone()).await?;
+            let public_url = config
+                .media
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{bound}"));
+            let root = root.clone();
+            // Creating the directories is blocking IO.
+            let local =
+                tokio::task::spawn_blocking(move || LocalStore::new(root, public_url, secret))
+                    .await
+                    .context("storage set-up did not finish")?
+                    .context("cannot open the local storage directory")?;
+            let local = Arc::new(local);
+            Ok((local.clone(), Some(local)))
+        }
+        StorageConfig::S3 {
+            url,
+            access_key_id,
+            secret_access_key,
+        } => {
+            let store = S3Store::from_url(
+                url,
+                access_key_id.clone(),
+                secret_access_key.clone(),
+                storage_http_client()?,
+            )
+            .context("invalid S3 storage settings")?;
+            Ok((Arc::new(store), None))
+        }
+    }
+}
+
+/// The HTTP client for S3 calls: connects fast or fails, but no overall timeout, because it
+/// also streams whole files to and from the bucket.
+fn storage_http_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(OUTBOUND_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .context("cannot build the storage HTTP client")
+}
+
 impl Application {
     /// Opens the database, builds the state and binds the listener (port 0 picks a free port).
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
@@ -84,6 +138,18 @@ impl Application {
             config.min_free_temp_bytes,
         )
         .context("invalid Redis URL")?;
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.bind))?;
+        let (blobs, local_blobs) = blob_store(config, listener.local_addr()?).await?;
+        let media = MediaSettings {
+            multipart_threshold_bytes: config.media.multipart_threshold_bytes,
+            multipart_part_size_bytes: config.media.multipart_part_size_bytes,
+            upload_url_ttl: config.media.upload_url_ttl,
+            upload_intent_ttl: config.media.upload_intent_ttl,
+            download_url_ttl: config.media.download_url_ttl,
+            plans: config.media.plans.clone(),
+        };
         let settings = HttpSettings {
             cors_origins: config.cors_origins.clone(),
             body_limit_bytes: config.body_limit_bytes,
@@ -95,10 +161,10 @@ impl Application {
             readiness: Arc::new(readiness),
             metrics: Metrics::new(),
             settings: Arc::new(settings),
+            blobs,
+            local_blobs,
+            media: Arc::new(media),
         };
-        let listener = TcpListener::bind(config.bind)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.bind))?;
         Ok(Self {
             listener,
             router: studio_http::router(state),

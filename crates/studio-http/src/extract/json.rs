@@ -5,7 +5,7 @@
 //! offending value; a missing or wrong `Content-Type` is 415; too large is 413.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, OptionalFromRequest, Request};
 use axum::http::header;
 use serde::de::DeserializeOwned;
 
@@ -99,6 +99,32 @@ where
                 }
             })?;
         parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// An optional JSON body: absent when the request has no body and no `Content-Type`, so
+/// `POST …/complete` works both bare and with parts.
+impl<T, S> OptionalFromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        let announced_empty = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() == b"0");
+        let has_body = !announced_empty
+            && (request.headers().contains_key(header::CONTENT_TYPE)
+                || request.headers().contains_key(header::TRANSFER_ENCODING));
+        if !has_body {
+            return Ok(None);
+        }
+        <Self as FromRequest<S>>::from_request(request, state)
+            .await
+            .map(Some)
     }
 }
 

@@ -76,6 +76,31 @@ fn not_found() -> ApiError {
     ApiError::new(ErrorCode::ProjectNotFound, "No such project.")
 }
 
+impl<P: Permission> ProjectAccess<P> {
+    /// The access check itself, for routes that name the project elsewhere than in the path
+    /// (an upload intent's body, an asset's project): 404 `project_not_found` when `user` may
+    /// not see the project, 403 when they may not act on it this way.
+    pub async fn check(
+        store: &dyn Store,
+        user: AuthUser,
+        project_id: &ProjectId,
+    ) -> Result<Self, ApiError> {
+        let found = store
+            .project_for_user(project_id, &user.user_id)
+            .await?
+            .ok_or_else(not_found)?;
+        if !P::allows(found.role) {
+            return Err(ApiError::new(ErrorCode::Forbidden, P::DENIED));
+        }
+        Ok(Self {
+            user,
+            project: found.project,
+            role: found.role,
+            _permission: PhantomData,
+        })
+    }
+}
+
 impl<S, P> FromRequestParts<S> for ProjectAccess<P>
 where
     P: Permission,
@@ -94,18 +119,6 @@ where
             .map_err(|_| not_found())?;
         let project_id: ProjectId = path.project_id.parse().map_err(|_| not_found())?;
         let store = Arc::<dyn Store>::from_ref(state);
-        let found = store
-            .project_for_user(&project_id, &user.user_id)
-            .await?
-            .ok_or_else(not_found)?;
-        if !P::allows(found.role) {
-            return Err(ApiError::new(ErrorCode::Forbidden, P::DENIED));
-        }
-        Ok(Self {
-            user,
-            project: found.project,
-            role: found.role,
-            _permission: PhantomData,
-        })
+        Self::check(store.as_ref(), user, &project_id).await
     }
 }

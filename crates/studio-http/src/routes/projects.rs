@@ -257,10 +257,15 @@ async fn delete_project(
     State(state): State<AppState>,
     access: ProjectAccess<Manage>,
 ) -> Result<StatusCode, ApiError> {
-    match state.store.delete_project(&access.project.id).await {
+    // The database gives the assets' bytes back in the same transaction; their files go after.
+    let removed = match state.store.delete_project(&access.project.id).await {
+        Ok(assets) => assets,
         // Deleted concurrently by another request of the owner: the outcome is the same.
-        Ok(()) | Err(studio_db::DbError::NotFound) => {}
+        Err(studio_db::DbError::NotFound) => Vec::new(),
         Err(other) => return Err(other.into()),
+    };
+    for asset in &removed {
+        crate::media::remove_objects(&state, asset).await;
     }
     tracing::info!(project.id = %access.project.id, "project deleted");
     Ok(StatusCode::NO_CONTENT)

@@ -9,6 +9,7 @@ mod errors;
 mod headers;
 mod health;
 mod jwks;
+mod media;
 mod members;
 mod openapi;
 mod projects;

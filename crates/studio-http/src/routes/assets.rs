@@ -1,0 +1,216 @@
+//! `/api/assets/{assetId}`, `/api/projects/{projectId}/assets` and `/api/me`: reading and
+//! deleting assets, and a user's storage accounting.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use studio_core::{AssetId, AssetKind, AssetStatus, JobId, ProjectId, UserId};
+use studio_db::AssetRecord;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::Problem;
+use crate::extract::asset::AssetAccess;
+use crate::extract::auth::AuthUser;
+use crate::extract::project::{ProjectAccess, Read, Write};
+use crate::media::storage_error;
+use crate::routes::media::{SignedRequestOut, blob_key};
+use crate::{ApiError, AppState};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_asset, delete_asset))
+        .routes(routes!(list_project_assets))
+        .routes(routes!(get_me))
+}
+
+/// An asset as members see it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AssetOut {
+    pub id: AssetId,
+    pub project_id: ProjectId,
+    pub owner_id: UserId,
+    pub kind: AssetKind,
+    pub filename: String,
+    pub content_type: String,
+    pub declared_size: u64,
+    /// The size found in storage, once the upload is confirmed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    pub status: AssetStatus,
+    /// The processing job, once the upload is confirmed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub job_id: Option<JobId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When an unfinished upload intent lapses.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+    /// Short-lived signed URLs for what exists (only on `GET /api/assets/{assetId}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub urls: Option<AssetUrls>,
+}
+
+/// Signed GET URLs of an asset's files.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssetUrls {
+    /// The original upload: editors and the owner only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original: Option<SignedRequestOut>,
+}
+
+impl From<AssetRecord> for AssetOut {
+    fn from(asset: AssetRecord) -> Self {
+        Self {
+            id: asset.id,
+            project_id: asset.project_id,
+            owner_id: asset.owner_id,
+            kind: asset.kind,
+            filename: asset.filename,
+            content_type: asset.content_type,
+            declared_size: asset.declared_size,
+            size: asset.real_size,
+            status: asset.status,
+            job_id: asset.job_id,
+            error: asset.error,
+            expires_at: asset.expires_at,
+            created_at: asset.created_at,
+            updated_at: asset.updated_at,
+            urls: None,
+        }
+    }
+}
+
+/// The assets of a project.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssetList {
+    pub items: Vec<AssetOut>,
+}
+
+/// One asset, with signed URLs for what exists.
+#[utoipa::path(
+    get, path = "/api/assets/{assetId}", tag = "assets", operation_id = "get_asset",
+    params(("assetId" = AssetId, Path, description = "The asset")),
+    responses(
+        (status = 200, description = "The asset", body = AssetOut),
+        (status = 404, description = "No such asset, or no access", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn get_asset(
+    State(state): State<AppState>,
+    access: AssetAccess<Read>,
+) -> Result<Json<AssetOut>, ApiError> {
+    let has_original = !matches!(
+        access.asset.status,
+        AssetStatus::PendingUpload | AssetStatus::Expired
+    );
+    let original = if has_original && access.project.role.can_write() {
+        Some(
+            state
+                .blobs
+                .presign_get(&blob_key(&access.asset)?, state.media.download_url_ttl)
+                .map_err(storage_error)?
+                .into(),
+        )
+    } else {
+        None
+    };
+    let mut out = AssetOut::from(access.asset);
+    out.urls = Some(AssetUrls { original });
+    Ok(Json(out))
+}
+
+/// The assets of a project, oldest first.
+#[utoipa::path(
+    get, path = "/api/projects/{projectId}/assets", tag = "assets", operation_id = "list_project_assets",
+    params(("projectId" = ProjectId, Path, description = "The project")),
+    responses(
+        (status = 200, description = "The project's assets (without URLs)", body = AssetList),
+        (status = 404, description = "No such project, or no access", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn list_project_assets(
+    State(state): State<AppState>,
+    access: ProjectAccess<Read>,
+) -> Result<Json<AssetList>, ApiError> {
+    let items = state
+        .store
+        .list_assets(&access.project.id)
+        .await?
+        .into_iter()
+        .map(AssetOut::from)
+        .collect();
+    Ok(Json(AssetList { items }))
+}
+
+/// Delete an asset and its files; its bytes go back to the uploader's quota.
+#[utoipa::path(
+    delete, path = "/api/assets/{assetId}", tag = "assets", operation_id = "delete_asset",
+    params(("assetId" = AssetId, Path, description = "The asset")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Viewers cannot delete", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such asset, or no access", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn delete_asset(
+    State(state): State<AppState>,
+    access: AssetAccess<Write>,
+) -> Result<StatusCode, ApiError> {
+    crate::media::remove_asset(&state, &access.asset).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's plan and storage accounting.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MeOut {
+    pub user_id: UserId,
+    pub plan: String,
+    /// Bytes of confirmed uploads.
+    pub bytes_used: u64,
+    /// Bytes held by open upload intents.
+    pub bytes_reserved: u64,
+    /// The plan's storage quota.
+    pub limit_bytes: u64,
+    /// The plan's largest single file.
+    pub max_file_bytes: u64,
+}
+
+/// Who the caller is and how much storage they use.
+#[utoipa::path(
+    get, path = "/api/me", tag = "assets", operation_id = "get_me",
+    responses(
+        (status = 200, description = "Plan and usage", body = MeOut),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn get_me(State(state): State<AppState>, user: AuthUser) -> Result<Json<MeOut>, ApiError> {
+    let plan = state.store.user_plan(&user.user_id).await?;
+    let usage = state.store.usage(&user.user_id).await?;
+    let limits = state.media.limits(&plan);
+    Ok(Json(MeOut {
+        user_id: user.user_id,
+        plan,
+        bytes_used: usage.bytes_used,
+        bytes_reserved: usage.bytes_reserved,
+        limit_bytes: limits.storage_bytes,
+        max_file_bytes: limits.max_file_bytes,
+    }))
+}

@@ -1,0 +1,154 @@
+//! `/storage/{key}`: the local directory store's stand-in for a bucket. Requests carry a URL
+//! signed by [`studio_storage::local::LocalStore`]; anything unsigned, tampered, expired or sent
+//! with other headers than signed is 403. Uploads stream to disk (no body limit or request
+//! timeout applies here: a 4 GiB PUT is normal); downloads support `Range` and `HEAD`.
+//!
+//! Only mounted when storage is the local directory: with S3, clients talk to the bucket.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::put;
+use studio_storage::StorageError;
+use studio_storage::local::{Grant, LocalStore};
+use time::OffsetDateTime;
+use tower::ServiceExt as _;
+use tower_http::services::ServeFile;
+
+use crate::{ApiError, ErrorCode};
+
+/// The routes, with the store as their state.
+pub fn router(store: Arc<LocalStore>) -> Router {
+    Router::new()
+        .route(
+            "/storage/{*key}",
+            put(put_object).get(get_object).head(get_object),
+        )
+        .with_state(store)
+}
+
+fn denied(reason: &'static str) -> ApiError {
+    tracing::info!(storage.denied = reason, "signed storage request refused");
+    ApiError::new(
+        ErrorCode::SignatureInvalid,
+        "The signed URL is invalid, expired, or used with other headers than signed.",
+    )
+}
+
+fn header_u64(request: &Request, name: header::HeaderName) -> Option<u64> {
+    request.headers().get(name)?.to_str().ok()?.parse().ok()
+}
+
+fn write_error(err: StorageError) -> ApiError {
+    match err {
+        StorageError::NoSuchUpload => ApiError::new(
+            ErrorCode::UploadIncomplete,
+            "The multipart upload is no longer open.",
+        ),
+        StorageError::InvalidBody(why) => ApiError::new(ErrorCode::BadRequest, why),
+        other => ApiError::internal(&other),
+    }
+}
+
+async fn put_object(
+    State(store): State<Arc<LocalStore>>,
+    Path(key): Path<String>,
+    RawQuery(query): RawQuery,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let grant = store
+        .authorize(
+            Method::PUT.as_str(),
+            &key,
+            query.as_deref().unwrap_or(""),
+            header_u64(&request, header::CONTENT_LENGTH),
+            content_type.as_deref(),
+            OffsetDateTime::now_utc(),
+        )
+        .map_err(|d| denied(d.reason()))?;
+    let body = request.into_body().into_data_stream();
+    let etag = match &grant {
+        Grant::PutObject { .. } => store.write_object(&grant, body).await,
+        Grant::PutPart { .. } => {
+            store
+                .write_part(&grant, body)
+                .await
+                .map(|p| studio_storage::ObjectMeta {
+                    size: p.size,
+                    content_type: None,
+                    etag: Some(p.etag),
+                })
+        }
+        Grant::Get { .. } => return Err(denied("wrong_method")),
+    }
+    .map_err(write_error)?
+    .etag
+    .unwrap_or_default();
+    let mut response = StatusCode::OK.into_response();
+    if let Ok(value) = HeaderValue::from_str(&format!("\"{etag}\"")) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    Ok(response)
+}
+
+async fn get_object(
+    State(store): State<Arc<LocalStore>>,
+    Path(key): Path<String>,
+    RawQuery(query): RawQuery,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let grant = store
+        .authorize(
+            request.method().as_str(),
+            &key,
+            query.as_deref().unwrap_or(""),
+            None,
+            None,
+            OffsetDateTime::now_utc(),
+        )
+        .map_err(|d| denied(d.reason()))?;
+    let Grant::Get { key } = grant else {
+        return Err(denied("wrong_method"));
+    };
+    let Some((path, meta)) = store
+        .open_object(&key)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+    else {
+        return Err(ApiError::new(ErrorCode::NotFound, "No such object."));
+    };
+    let mut response = ServeFile::new(path)
+        .oneshot(request)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map(Body::new);
+    let headers = response.headers_mut();
+    if let Some(content_type) = meta
+        .content_type
+        .and_then(|t| HeaderValue::from_str(&t).ok())
+    {
+        headers.insert(header::CONTENT_TYPE, content_type);
+    }
+    if let Some(etag) = meta
+        .etag
+        .and_then(|e| HeaderValue::from_str(&format!("\"{e}\"")).ok())
+    {
+        headers.insert(header::ETAG, etag);
+    }
+    // Media is embedded cross-origin (`<video src>` on the editor's origin); the signature, not
+    // the origin, is what protects it.
+    headers.insert(
+        header::HeaderName::from_static("cross-origin-resource-policy"),
+        HeaderValue::from_static("cross-origin"),
+    );
+    Ok(response)
+}

@@ -1,0 +1,128 @@
+//! The storage port.
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::{BlobKey, StorageError};
+
+/// A request the client makes directly to the store: method, URL and the headers it must send
+/// exactly as given (they are part of the signature).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PresignedRequest {
+    pub method: String,
+    pub url: String,
+    /// Header name (lowercase) → value, to send verbatim.
+    pub headers: Vec<(String, String)>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// What the store knows about a stored object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub size: u64,
+    pub content_type: Option<String>,
+    /// The entity tag, without surrounding quotes.
+    pub etag: Option<String>,
+}
+
+/// The id of an open multipart upload, as the store issued it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UploadId(pub String);
+
+/// A part already received by the store for an open multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadedPart {
+    pub part_number: u32,
+    pub size: u64,
+    /// Without surrounding quotes. Empty when the store does not report part etags (`s3s-fs`
+    /// does not; AWS, MinIO and the local store do).
+    pub etag: String,
+}
+
+/// A part named by the client when completing a multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedPart {
+    pub part_number: u32,
+    /// With or without surrounding quotes; implementations normalise.
+    pub etag: String,
+}
+
+/// The storage port. Keys are checked [`BlobKey`]s, so no implementation ever sees a path that
+/// could leave its root.
+#[async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    /// `local` or `s3`, for logs and `/ready`.
+    fn backend(&self) -> &'static str;
+
+    /// A URL the client PUTs the whole object to. `content_length` and `content_type` are bound
+    /// into the signature: a body of another size or type is refused by the store.
+    fn presign_put(
+        &self,
+        key: &BlobKey,
+        content_length: u64,
+        content_type: &str,
+        ttl: Duration,
+    ) -> Result<PresignedRequest, StorageError>;
+
+    /// A URL the client GETs the object from (supports `Range`).
+    fn presign_get(&self, key: &BlobKey, ttl: Duration) -> Result<PresignedRequest, StorageError>;
+
+    /// Size, type and entity tag of a stored object; `None` when there is none.
+    async fn head(&self, key: &BlobKey) -> Result<Option<ObjectMeta>, StorageError>;
+
+    /// Removes an object; removing a missing object is not an error.
+    async fn delete(&self, key: &BlobKey) -> Result<(), StorageError>;
+
+    /// Opens a multipart upload whose completed object will have `content_type`.
+    async fn create_multipart(
+        &self,
+        key: &BlobKey,
+        content_type: &str,
+    ) -> Result<UploadId, StorageError>;
+
+    /// A URL the client PUTs one part to; `content_length` is bound into the signature.
+    fn presign_upload_part(
+        &self,
+        key: &BlobKey,
+        upload: &UploadId,
+        part_number: u32,
+        content_length: u64,
+        ttl: Duration,
+    ) -> Result<PresignedRequest, StorageError>;
+
+    /// The parts received so far, by part number. `NoSuchUpload` when the upload is not open.
+    async fn list_parts(
+        &self,
+        key: &BlobKey,
+        upload: &UploadId,
+    ) -> Result<Vec<UploadedPart>, StorageError>;
+
+    /// Assembles the parts into the object. `NoSuchUpload` when the upload is not open (for
+    /// example already completed), `InvalidPart` when a part or its etag does not match.
+    async fn complete_multipart(
+        &self,
+        key: &BlobKey,
+        upload: &UploadId,
+        parts: &[CompletedPart],
+    ) -> Result<(), StorageError>;
+
+    /// Discards an open multipart upload and its parts; aborting a missing upload is not an
+    /// error.
+    async fn abort_multipart(&self, key: &BlobKey, upload: &UploadId) -> Result<(), StorageError>;
+
+    /// Uploads a local file as an object (server-side: workers storing proxies). Streams.
+    async fn put_file(
+        &self,
+        key: &BlobKey,
+        path: &Path,
+        content_type: &str,
+    ) -> Result<(), StorageError>;
+
+    /// Downloads an object into a local file (server-side: workers reading originals). Streams.
+    async fn get_to_file(&self, key: &BlobKey, path: &Path) -> Result<(), StorageError>;
+}
