@@ -19,7 +19,7 @@ pub mod state;
 
 pub use error::{ApiError, ErrorCode};
 pub use readiness::Readiness;
-pub use settings::{HttpSettings, MediaSettings};
+pub use settings::{HttpSettings, MediaSettings, WebhookAuth};
 pub use state::AppState;
 
 /// The complete application: every route plus the middleware stack.

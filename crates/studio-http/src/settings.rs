@@ -41,6 +41,19 @@ pub struct MediaSettings {
     pub download_url_ttl: Duration,
     /// Plan name → limits; `free` always exists.
     pub plans: std::collections::BTreeMap<String, studio_core::PlanLimits>,
+    /// How the storage webhook authenticates.
+    pub webhook: WebhookAuth,
+}
+
+/// What `POST /api/webhooks/storage` accepts as proof that the store sent it. Either may be
+/// set, or both; with neither, every delivery is refused.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookAuth {
+    /// `Authorization: Bearer <token>`.
+    pub token: Option<secrecy::SecretString>,
+    /// The key of Standard Webhooks signatures (`webhook-id`, `webhook-timestamp`,
+    /// `webhook-signature: v1,<base64 HMAC-SHA256>`).
+    pub signing_key: Option<secrecy::SecretSlice<u8>>,
 }
 
 impl MediaSettings {

@@ -65,6 +65,9 @@ pub struct RawConfig {
     pub upload_intent_ttl_secs: u64,
     pub download_url_ttl_secs: u64,
     pub plans: std::collections::BTreeMap<String, studio_core::PlanLimits>,
+    pub storage_webhook_token: Option<SecretString>,
+    pub storage_webhook_secret: Option<SecretString>,
+    pub reconcile_interval_secs: u64,
 }
 
 /// How log lines are written.

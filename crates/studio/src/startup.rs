@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use studio_auth::{AuthConfig, Authenticator};
 use studio_db::{MigrateMode, Store};
 use studio_http::metrics::Metrics;
-use studio_http::{AppState, HttpSettings, MediaSettings, Readiness};
+use studio_http::{AppState, HttpSettings, MediaSettings, Readiness, WebhookAuth};
 use studio_storage::BlobStore;
 use studio_storage::local::LocalStore;
 use studio_storage::s3::S3Store;
@@ -149,6 +149,10 @@ impl Application {
             upload_intent_ttl: config.media.upload_intent_ttl,
             download_url_ttl: config.media.download_url_ttl,
             plans: config.media.plans.clone(),
+            webhook: WebhookAuth {
+                token: config.media.storage_webhook_token.clone(),
+                signing_key: config.media.storage_webhook_key.clone(),
+            },
         };
         let settings = HttpSettings {
             cors_origins: config.cors_origins.clone(),

@@ -45,7 +45,16 @@ pub struct MediaConfig {
     pub upload_intent_ttl: Duration,
     pub download_url_ttl: Duration,
     pub plans: BTreeMap<String, PlanLimits>,
+    /// Bearer token the storage webhook must present, if that is how it authenticates.
+    pub storage_webhook_token: Option<SecretString>,
+    /// Standard Webhooks signing key (the bytes of a `whsec_…` secret), if deliveries are signed.
+    pub storage_webhook_key: Option<SecretBytes>,
+    /// How often the reconciler looks for lapsed intents and unreported uploads.
+    pub reconcile_interval: Duration,
 }
+
+/// Secret bytes, redacted in `Debug`.
+pub type SecretBytes = secrecy::SecretSlice<u8>;
 
 /// Checks the media fields of `raw`, adding a line to `errors` for each bad one.
 pub(super) fn validate(raw: &RawConfig, bad: &mut dyn FnMut(&str, String)) -> MediaConfig {
@@ -160,7 +169,41 @@ pub(super) fn validate(raw: &RawConfig, bad: &mut dyn FnMut(&str, String)) -> Me
         }
     }
 
+    let storage_webhook_key = raw.storage_webhook_secret.as_ref().and_then(|secret| {
+        use base64::Engine as _;
+        let text = secret.expose_secret();
+        let encoded = text.strip_prefix("whsec_").unwrap_or(text);
+        match base64::engine::general_purpose::STANDARD.decode(encoded) {
+            Ok(bytes) if bytes.len() >= 24 => Some(SecretBytes::from(bytes)),
+            _ => {
+                bad(
+                    "storage_webhook_secret",
+                    "must be a Standard Webhooks secret: `whsec_` + base64 of at least 24 bytes"
+                        .to_owned(),
+                );
+                None
+            }
+        }
+    });
+    if let Some(token) = &raw.storage_webhook_token
+        && token.expose_secret().len() < MIN_JWT_SECRET_BYTES
+    {
+        bad(
+            "storage_webhook_token",
+            format!("must be at least {MIN_JWT_SECRET_BYTES} characters"),
+        );
+    }
+    if raw.reconcile_interval_secs == 0 {
+        bad(
+            "reconcile_interval_secs",
+            "must be greater than 0".to_owned(),
+        );
+    }
+
     MediaConfig {
+        storage_webhook_token: raw.storage_webhook_token.clone(),
+        storage_webhook_key,
+        reconcile_interval: Duration::from_secs(raw.reconcile_interval_secs),
         storage,
         public_url: raw
             .public_url

@@ -1,95 +1,16 @@
 //! The real `studio` binary: `--help`, configuration errors, `token`, `migrate`, the generated
 //! secret, JSON logs with request ids, and graceful shutdown on SIGTERM.
 
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use studio_testkit::TestDatabase;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
-const STUDIO: &str = env!("CARGO_BIN_EXE_studio");
-
-/// A `studio` command with a clean environment: only what the test sets reaches it.
-fn studio(dir: &Path, database_url: &str) -> Command {
-    let mut command = Command::new(STUDIO);
-    command
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .current_dir(dir)
-        .env("STUDIO_DATA_DIR", dir.join("data"))
-        .env("STUDIO_DATABASE_URL", database_url)
-        .env("STUDIO_BIND", "127.0.0.1:0")
-        .env("STUDIO_LOG_FORMAT", "json")
-        .env("STUDIO_MIN_FREE_TEMP_BYTES", "1")
-        .kill_on_drop(true);
-    command
-}
-
-async fn output(mut command: Command) -> std::process::Output {
-    tokio::time::timeout(Duration::from_secs(60), command.output())
-        .await
-        .expect("command finished")
-        .expect("command ran")
-}
-
-/// Starts `studio serve` and waits for its "listening on" line; returns the child and base URL.
-async fn serve(mut command: Command) -> (Child, String, tokio::task::JoinHandle<Vec<String>>) {
-    let mut child = command
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("studio starts");
-    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = stderr.next_line().await.unwrap() {
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                return rest.split_whitespace().next().unwrap().to_owned();
-            }
-        }
-        panic!("studio exited before listening");
-    })
-    .await
-    .expect("studio listens");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let logs = tokio::spawn(async move {
-        let mut lines = Vec::new();
-        while let Ok(Some(line)) = stdout.next_line().await {
-            lines.push(line);
-        }
-        lines
-    });
-    (child, url, logs)
-}
-
-async fn terminate(child: &Child) {
-    let pid = child.id().expect("running").to_string();
-    let status = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .unwrap();
-    assert!(status.success());
-}
-
-/// A token for `alice` signed with `secret`.
-fn mint(secret: &str) -> String {
-    studio_auth::mint_hs256(
-        &secrecy::SecretString::from(secret),
-        &studio_auth::MintClaims::authenticated("alice", Duration::from_secs(600)),
-    )
-    .unwrap()
-}
-
-/// The secret the process tests configure.
-const SECRET: &str = "a-test-secret-that-is-long-enough-0123456789";
-
-async fn database(dir: &Path) -> TestDatabase {
-    TestDatabase::create(dir).await.expect("test database")
-}
+use crate::support::process::{
+    SECRET, STUDIO, database, mint, output, serve, studio, terminate, tokio_stream_from,
+};
 
 #[tokio::test]
 async fn help_documents_every_subcommand() {
@@ -245,12 +166,6 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits_0() {
     assert_eq!(status.code(), Some(0));
     // No longer accepting.
     assert!(client.get(format!("{url}/health")).send().await.is_err());
-}
-
-fn tokio_stream_from<T: Send + 'static>(
-    mut rx: tokio::sync::mpsc::Receiver<T>,
-) -> impl futures::Stream<Item = T> + Send + 'static {
-    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
 #[tokio::test]

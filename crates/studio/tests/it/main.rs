@@ -11,6 +11,7 @@ mod health;
 mod jwks;
 mod media;
 mod members;
+mod memory;
 mod openapi;
 mod projects;
 mod support;

@@ -1,5 +1,7 @@
 //! Small assertions shared by the test modules.
 
+pub mod process;
+
 use reqwest::Response;
 use serde_json::Value;
 
