@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod readiness;
+pub mod reconciler;
 pub mod routes;
 pub mod settings;
 pub mod state;

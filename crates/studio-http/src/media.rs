@@ -56,18 +56,9 @@ pub async fn confirm(
     asset: &AssetRecord,
     parts: Option<&[CompletedPartIn]>,
 ) -> Result<Confirmed, ApiError> {
-    match asset.status {
-        AssetStatus::PendingUpload => {}
-        AssetStatus::Expired => {
-            return Err(ApiError::new(
-                ErrorCode::UploadExpired,
-                "The upload intent has expired; create a new one.",
-            ));
-        }
-        // Already confirmed by someone: answer with the job recorded then.
-        _ => return record(state, asset, asset.declared_size).await,
+    if asset.status != AssetStatus::PendingUpload {
+        return confirm_stored(state, asset).await;
     }
-    let key = blob_key(asset)?;
     if let Some(upload) = &asset.upload_id {
         let Some(parts) = parts else {
             return Err(ApiError::validation(vec![crate::error::FieldError {
@@ -85,14 +76,41 @@ pub async fn confirm(
             })
             .collect();
         let upload = studio_storage::UploadId(upload.clone());
-        match state.blobs.complete_multipart(&key, &upload, &parts).await {
+        match state
+            .blobs
+            .complete_multipart(&blob_key(asset)?, &upload, &parts)
+            .await
+        {
             Ok(()) => {}
-            // Completed already by a racing call: the object check below decides.
+            // Completed already by a racing call: the object check decides.
             Err(StorageError::NoSuchUpload) => {}
             Err(other) => return Err(storage_error(other)),
         }
     }
-    let Some(meta) = state.blobs.head(&key).await.map_err(storage_error)? else {
+    confirm_stored(state, asset).await
+}
+
+/// Confirms an asset whose object should already be whole in storage (a single PUT, or a
+/// multipart upload someone completed): checks it is there with the declared size and type,
+/// then records the confirmation. What the webhook and the reconciler use. Idempotent.
+pub async fn confirm_stored(state: &AppState, asset: &AssetRecord) -> Result<Confirmed, ApiError> {
+    match asset.status {
+        AssetStatus::PendingUpload => {}
+        AssetStatus::Expired => {
+            return Err(ApiError::new(
+                ErrorCode::UploadExpired,
+                "The upload intent has expired; create a new one.",
+            ));
+        }
+        // Already confirmed by someone: answer with the job recorded then.
+        _ => return record(state, asset, asset.declared_size).await,
+    }
+    let Some(meta) = state
+        .blobs
+        .head(&blob_key(asset)?)
+        .await
+        .map_err(storage_error)?
+    else {
         return Err(ApiError::new(
             ErrorCode::UploadIncomplete,
             "The object is not in storage yet; upload the bytes first.",

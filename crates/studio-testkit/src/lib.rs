@@ -156,6 +156,8 @@ pub struct TestApp {
     pub base_url: String,
     pub client: reqwest::Client,
     pub store: Arc<dyn Store>,
+    /// The running app's state, to drive background passes (the reconciler) by hand.
+    pub state: studio_http::AppState,
     pub config: studio::Config,
     secret: SecretString,
     shutdown: CancellationToken,
@@ -205,6 +207,7 @@ impl TestApp {
             .expect("application builds");
         let addr = app.local_addr().expect("bound address");
         let store = app.store();
+        let state = app.state();
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(app.run_until_stopped(shutdown.clone()));
         let client = reqwest::Client::builder()
@@ -217,6 +220,7 @@ impl TestApp {
             base_url: format!("http://{addr}"),
             client,
             store,
+            state,
             config,
             secret: SecretString::from(secret),
             shutdown,

@@ -26,6 +26,8 @@ const OUTBOUND_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    state: AppState,
+    reconcile_interval: Duration,
     shutdown_timeout: Duration,
     store: Arc<dyn Store>,
 }
@@ -171,7 +173,9 @@ impl Application {
         };
         Ok(Self {
             listener,
-            router: studio_http::router(state),
+            router: studio_http::router(state.clone()),
+            state,
+            reconcile_interval: config.media.reconcile_interval,
             shutdown_timeout: config.shutdown_timeout,
             store,
         })
@@ -180,6 +184,11 @@ impl Application {
     /// The address actually bound (the port is the real one when 0 was asked for).
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
         Ok(self.listener.local_addr()?)
+    }
+
+    /// The application state (tests drive the reconciler with it).
+    pub fn state(&self) -> AppState {
+        self.state.clone()
     }
 
     /// The store the application uses (tests inspect it directly).
@@ -191,7 +200,17 @@ impl Application {
     /// finish for up to the configured bound, and returns.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let addr = self.local_addr()?;
-        tracing::info!(address = %addr, database = self.store.backend(), "serving");
+        tracing::info!(
+            address = %addr,
+            database = self.store.backend(),
+            storage = self.state.blobs.backend(),
+            "serving"
+        );
+        let reconciler = tokio::spawn(studio_http::reconciler::run(
+            self.state.clone(),
+            self.reconcile_interval,
+            shutdown.clone(),
+        ));
         let server = axum::serve(
             self.listener,
             self.router
@@ -212,6 +231,7 @@ impl Application {
                 );
             }
         }
+        reconciler.abort();
         tracing::info!("stopped");
         Ok(())
     }

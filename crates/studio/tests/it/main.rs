@@ -14,4 +14,5 @@ mod members;
 mod memory;
 mod openapi;
 mod projects;
+mod reconciler;
 mod support;
