@@ -496,3 +496,63 @@ async fn deleting_a_project_gives_its_bytes_back() {
         (Some(0), Some(0))
     );
 }
+
+#[tokio::test]
+async fn storage_urls_cannot_reach_outside_the_store() {
+    let app = spawn().await;
+    if studio_testkit::storage() != studio_testkit::Storage::Local {
+        // With S3 there is no /storage route at all: the bucket serves the bytes.
+        let response = app
+            .client
+            .get(app.url("/storage/x?op=get"))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(response, 404, "route_not_found").await;
+        return;
+    }
+    let project = project(&app, "alice").await;
+    let created = created_intent(&app, "alice", &project, 10).await;
+    let signed = created["upload"]["url"].as_str().unwrap();
+    let query = signed.split_once('?').unwrap().1;
+    for path in [
+        "/storage/../../../etc/passwd",
+        "/storage/%2e%2e/%2e%2e/etc/passwd",
+        "/storage/originals/..%2f..%2fetc%2fpasswd",
+        "/storage//etc/passwd",
+        "/storage/originals/%00",
+    ] {
+        for method in [Method::GET, Method::PUT] {
+            let response = app
+                .client
+                .request(method.clone(), format!("{}{path}?{query}", app.base_url))
+                .header("content-type", "video/mp4")
+                .body(vec![0u8; 10])
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            assert!(
+                status == 403 || status == 404,
+                "{method} {path} answered {status}"
+            );
+        }
+    }
+    // Unsigned and garbage-signed requests to a real key are refused too.
+    let key_path = signed
+        .split_once("/storage/")
+        .unwrap()
+        .1
+        .split_once('?')
+        .unwrap()
+        .0;
+    for query in ["", "op=get", "op=get&exp=99999999999&sig=00"] {
+        let response = app
+            .client
+            .get(format!("{}/storage/{key_path}?{query}", app.base_url))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(response, 403, "signature_invalid").await;
+    }
+}
