@@ -34,6 +34,7 @@ deps:
 	@scripts/install-deps.sh test
 	@command -v s3s-fs >/dev/null || test -x $(HOME)/.cargo/bin/s3s-fs || \
 		cargo install s3s-fs --version $(S3S_FS_VERSION) --features binary --locked
+	cd tests/uppy && npm ci --no-audit --no-fund
 
 # PostgreSQL and Redis, started when not already answering.
 services:

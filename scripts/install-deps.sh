@@ -14,6 +14,9 @@ if [ "$profile" = test ]; then
   command -v psql >/dev/null || need+=(postgresql-client)
   command -v pg_ctlcluster >/dev/null || need+=(postgresql)
   command -v redis-server >/dev/null || need+=(redis-server)
+  # The real npm clients the tests drive (Uppy); the machines come with Node 20.
+  command -v node >/dev/null || need+=(nodejs)
+  command -v npm >/dev/null || need+=(npm)
 fi
 
 if ((${#need[@]})); then

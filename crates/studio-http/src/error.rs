@@ -46,6 +46,7 @@ error_codes! {
     Unauthenticated => ("unauthenticated", UNAUTHORIZED, "Authentication required"),
     InvalidToken => ("invalid_token", UNAUTHORIZED, "Invalid token"),
     TokenExpired => ("token_expired", UNAUTHORIZED, "Token expired"),
+    WebhookUnauthorized => ("webhook_unauthorized", UNAUTHORIZED, "Webhook delivery not authenticated"),
     Forbidden => ("forbidden", FORBIDDEN, "Forbidden"),
     NotFound => ("not_found", NOT_FOUND, "Not found"),
     ProjectNotFound => ("project_not_found", NOT_FOUND, "Project not found"),

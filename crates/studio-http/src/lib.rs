@@ -17,6 +17,7 @@ pub mod reconciler;
 pub mod routes;
 pub mod settings;
 pub mod state;
+pub mod webhook;
 
 pub use error::{ApiError, ErrorCode};
 pub use readiness::Readiness;

@@ -9,6 +9,8 @@ pub mod members;
 pub mod problems;
 pub mod projects;
 pub mod storage;
+pub mod uppy;
+pub mod webhooks;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -22,4 +24,6 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(problems::router())
         .merge(media::router())
         .merge(assets::router())
+        .merge(uppy::router())
+        .merge(webhooks::router())
 }

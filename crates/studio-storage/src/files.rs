@@ -76,6 +76,28 @@ impl TempFile {
         S: Stream<Item = Result<Bytes, E>>,
         E: Display,
     {
+        let written = self.write_stream_at_most(body, expected).await?;
+        if written.size != expected {
+            return Err(StorageError::InvalidBody(format!(
+                "body has {} bytes, {expected} were signed",
+                written.size
+            )));
+        }
+        Ok(written)
+    }
+
+    /// Appends the whole `body`, refusing it as soon as it exceeds `max` bytes (a form upload
+    /// signs a largest size, not an exact one). Returns the byte count and MD5 of what this
+    /// call wrote.
+    pub async fn write_stream_at_most<S, E>(
+        &mut self,
+        body: S,
+        max: u64,
+    ) -> Result<Written, StorageError>
+    where
+        S: Stream<Item = Result<Bytes, E>>,
+        E: Display,
+    {
         let mut body = std::pin::pin!(body);
         let mut hasher = Md5::new();
         let mut size: u64 = 0;
@@ -83,18 +105,13 @@ impl TempFile {
             let chunk =
                 chunk.map_err(|e| StorageError::InvalidBody(format!("body stream failed: {e}")))?;
             size += chunk.len() as u64;
-            if size > expected {
+            if size > max {
                 return Err(StorageError::InvalidBody(format!(
-                    "body is longer than the signed {expected} bytes"
+                    "body is longer than the signed {max} bytes"
                 )));
             }
             hasher.update(&chunk);
             self.writer().write_all(&chunk).await?;
-        }
-        if size != expected {
-            return Err(StorageError::InvalidBody(format!(
-                "body has {size} bytes, {expected} were signed"
-            )));
         }
         Ok(Written {
             size,

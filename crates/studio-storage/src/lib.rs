@@ -5,18 +5,21 @@
 //!   (see [`local::LocalStore`] for the request checks the HTTP layer calls);
 //! - `s3`: any S3-compatible bucket, presigned with SigV4.
 //!
-//! Both speak the same upload protocol (single signed PUT, or multipart with signed part PUTs),
-//! so a client uses one flow whatever the backend.
+//! Both speak the same upload protocol (single signed PUT, or multipart with signed part PUTs,
+//! or a signed form POST for browser uploaders such as Uppy), so a client uses one flow whatever
+//! the backend.
 
 mod error;
 mod files;
 mod key;
 pub mod local;
+mod post;
 mod rules;
 pub mod s3;
 mod store;
 
 pub use error::StorageError;
 pub use key::{BlobKey, BlobKeyError, MAX_KEY_BYTES, MAX_SEGMENT_BYTES};
+pub use post::{FORM_FILE_FIELD, PresignedPost};
 pub use rules::{MAX_PART_NUMBER, MAX_PRESIGN_TTL};
 pub use store::{BlobStore, CompletedPart, ObjectMeta, PresignedRequest, UploadId, UploadedPart};

@@ -11,10 +11,13 @@
 //! the second fails with an IO error.
 //!
 //! The HTTP layer serves `/storage/{key}` by calling [`LocalStore::authorize`], then
-//! [`LocalStore::write_object`], [`LocalStore::write_part`] or [`LocalStore::open_object`].
+//! [`LocalStore::write_object`], [`LocalStore::write_part`] or [`LocalStore::open_object`]; and
+//! form uploads to `/storage` by calling [`LocalStore::authorize_post`] with the form's fields,
+//! then [`LocalStore::write_posted_object`] with its file.
 
 mod multipart;
 mod port;
+mod post;
 mod signing;
 
 use std::io;
@@ -26,6 +29,7 @@ use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+pub use self::post::PostGrant;
 use self::signing::{Claims, Op};
 pub use self::signing::{Denied, Grant};
 use crate::files::{self, TempFile};
@@ -260,6 +264,7 @@ impl LocalStore {
         let method = match claims.op {
             Op::Put | Op::Part => "PUT",
             Op::Get => "GET",
+            Op::Post => "POST",
         };
         let mut headers = Vec::new();
         if let Some(length) = claims.length {

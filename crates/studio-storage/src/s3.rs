@@ -2,12 +2,14 @@
 //!
 //! Clients get SigV4-presigned URLs (rusty-s3) whose signed headers bind what they may send:
 //! `content-length` and `content-type` for a whole-object PUT, `content-length` for a part, so
-//! the store itself refuses another size or type. The server's own calls (head, delete,
+//! the store itself refuses another size or type; browser form uploads get a signed POST policy
+//! (`post`) binding the key, type and largest size. The server's own calls (head, delete,
 //! multipart bookkeeping, file transfers) are presigned the same way for a short lifetime and
 //! sent with reqwest (see `transport`). Neither secrets nor signed URLs are ever logged.
 
 mod multipart;
 mod objects;
+mod post;
 mod transport;
 mod xml;
 
@@ -21,8 +23,8 @@ use time::OffsetDateTime;
 
 use crate::rules::{check_content_type, check_part_number, check_ttl};
 use crate::{
-    BlobKey, BlobStore, CompletedPart, ObjectMeta, PresignedRequest, StorageError, UploadId,
-    UploadedPart,
+    BlobKey, BlobStore, CompletedPart, ObjectMeta, PresignedPost, PresignedRequest, StorageError,
+    UploadId, UploadedPart,
 };
 
 /// S3's largest single PUT is 5 GiB; `put_file` switches to multipart above this size.
@@ -178,6 +180,16 @@ impl BlobStore for S3Store {
             ("content-type".to_owned(), content_type.to_owned()),
         ];
         Self::presign(action, "PUT", headers, ttl)
+    }
+
+    fn presign_post(
+        &self,
+        key: &BlobKey,
+        content_type: &str,
+        max_size: u64,
+        ttl: Duration,
+    ) -> Result<PresignedPost, StorageError> {
+        self.post_form(key, content_type, max_size, ttl)
     }
 
     fn presign_get(&self, key: &BlobKey, ttl: Duration) -> Result<PresignedRequest, StorageError> {

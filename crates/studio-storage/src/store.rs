@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::{BlobKey, StorageError};
+use crate::{BlobKey, PresignedPost, StorageError};
 
 /// A request the client makes directly to the store: method, URL and the headers it must send
 /// exactly as given (they are part of the signature).
@@ -68,6 +68,18 @@ pub trait BlobStore: Send + Sync + 'static {
         content_type: &str,
         ttl: Duration,
     ) -> Result<PresignedRequest, StorageError>;
+
+    /// A form the client POSTs the whole object with (`multipart/form-data`: the fields as
+    /// given, then the file as `file`, last). The store refuses a file of more than `max_size`
+    /// bytes, a changed field, or a form sent after `ttl`; the object gets `content_type`.
+    /// `max_size` is an upper bound: the caller checks the stored size afterwards.
+    fn presign_post(
+        &self,
+        key: &BlobKey,
+        content_type: &str,
+        max_size: u64,
+        ttl: Duration,
+    ) -> Result<PresignedPost, StorageError>;
 
     /// A URL the client GETs the object from (supports `Range`).
     fn presign_get(&self, key: &BlobKey, ttl: Duration) -> Result<PresignedRequest, StorageError>;

@@ -4,6 +4,9 @@
 //! The quota is reserved when the intent is made (atomically, in the database) and settled when
 //! the upload is confirmed; a confirmed upload records its `process_asset` job in the same
 //! transaction, so the job cannot be lost between the two.
+//!
+//! [`open_upload_intent`] is the intent itself, shared with the Uppy Companion routes
+//! (`routes::uppy`), so every client goes through the same checks and the same reservation.
 
 use axum::Json;
 use axum::extract::State;
@@ -111,7 +114,8 @@ pub struct UploadIntentOut {
     pub upload: UploadOut,
 }
 
-fn field(pointer: &str, code: &str, message: impl Into<String>) -> FieldError {
+/// One failing field of a validation error.
+pub fn field(pointer: &str, code: &str, message: impl Into<String>) -> FieldError {
     FieldError {
         pointer: pointer.to_owned(),
         code: code.to_owned(),
@@ -137,12 +141,99 @@ async fn create_upload_intent(
     user: AuthUser,
     ApiJson(body): ApiJson<UploadIntentIn>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let project_id: ProjectId = body
+    let opened = open_upload_intent(
+        &state,
+        user,
+        IntentRequest {
+            project_id: &body.project_id,
+            filename: &body.filename,
+            content_type: &body.content_type,
+            size: body.size,
+            shape: UploadShape::ServerChoice,
+        },
+    )
+    .await?;
+    let upload = match opened.multipart {
+        Some(plan) => UploadOut::Multipart {
+            multipart: MultipartOut {
+                part_size: plan.part_size,
+                part_count: plan.part_count,
+            },
+            expires_at: opened.asset.expires_at,
+        },
+        None => UploadOut::Single(
+            state
+                .blobs
+                .presign_put(
+                    &opened.key,
+                    body.size,
+                    &body.content_type,
+                    state.media.upload_url_ttl,
+                )
+                .map_err(storage_error)?
+                .into(),
+        ),
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(UploadIntentOut {
+            asset_id: opened.asset.id,
+            upload,
+        }),
+    ))
+}
+
+/// What an upload intent is for, whichever route asks (`create_upload_intent`, or the Uppy
+/// Companion routes): the same checks, quota reservation and asset row for every client.
+#[derive(Debug)]
+pub struct IntentRequest<'a> {
+    /// As the client sent it: a malformed id is the same 404 as an unknown one.
+    pub project_id: &'a str,
+    /// Shown in the editor; never used as a storage key.
+    pub filename: &'a str,
+    pub content_type: &'a str,
+    /// Exact size in bytes; this is what the quota reserves.
+    pub size: u64,
+    pub shape: UploadShape,
+}
+
+/// Who decides between one request and a multipart upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadShape {
+    /// The server: multipart above `multipart_threshold_bytes`, in parts of at least
+    /// `multipart_part_size_bytes`.
+    ServerChoice,
+    /// The client asked for one request carrying the whole file.
+    Single,
+    /// The client asked for multipart, cutting parts of at least `min_part_size` bytes (raised,
+    /// like every plan, so a file never needs more than 10,000 parts).
+    Multipart { min_part_size: u64 },
+}
+
+/// A created intent: the pending asset, its storage key, and its multipart plan (the upload is
+/// already open in the store) when it is multipart.
+#[derive(Debug)]
+pub struct OpenedIntent {
+    pub asset: studio_db::AssetRecord,
+    pub key: BlobKey,
+    pub multipart: Option<MultipartPlan>,
+}
+
+/// Checks an intent (fields, project access for editors and owners, media type, the plan's
+/// largest file), opens the multipart upload if there is one, then reserves the quota and
+/// creates the pending asset in one database transaction. A refused reservation aborts the
+/// multipart upload again.
+pub async fn open_upload_intent(
+    state: &AppState,
+    user: AuthUser,
+    request: IntentRequest<'_>,
+) -> Result<OpenedIntent, ApiError> {
+    let project_id: ProjectId = request
         .project_id
         .parse()
         .map_err(|_| ApiError::new(ErrorCode::ProjectNotFound, "No such project."))?;
     let mut errors = Vec::new();
-    let filename = body.filename.trim();
+    let filename = request.filename.trim();
     if filename.is_empty() || filename.chars().count() > MAX_FILENAME_CHARS {
         errors.push(field(
             "/filename",
@@ -156,14 +247,14 @@ async fn create_upload_intent(
             "must not contain control characters",
         ));
     }
-    if body.size == 0 {
+    if request.size == 0 {
         errors.push(field("/size", "empty", "must be greater than 0"));
     }
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
     let access = ProjectAccess::<Write>::check(state.store.as_ref(), user, &project_id).await?;
-    let kind = AssetKind::from_content_type(&body.content_type).ok_or_else(|| {
+    let kind = AssetKind::from_content_type(request.content_type).ok_or_else(|| {
         ApiError::new(
             ErrorCode::UnsupportedMediaType,
             "Only video/*, audio/* and image/* files can be uploaded.",
@@ -171,7 +262,7 @@ async fn create_upload_intent(
     })?;
     let owner = access.user.user_id.clone();
     let limits = state.media.limits(&state.store.user_plan(&owner).await?);
-    if body.size > limits.max_file_bytes {
+    if request.size > limits.max_file_bytes {
         return Err(ApiError::new(
             ErrorCode::FileTooLarge,
             format!(
@@ -180,21 +271,29 @@ async fn create_upload_intent(
             ),
         )
         .with_extension("maxFileBytes", limits.max_file_bytes)
-        .with_extension("size", body.size));
+        .with_extension("size", request.size));
     }
 
     let asset_id = AssetId::generate();
     let key = original_key(&project_id, &asset_id)?;
     let now = OffsetDateTime::now_utc();
-    let multipart = (body.size > state.media.multipart_threshold_bytes)
-        .then(|| MultipartPlan::new(body.size, state.media.multipart_part_size_bytes))
-        .flatten();
+    let multipart = match request.shape {
+        UploadShape::ServerChoice => (request.size > state.media.multipart_threshold_bytes)
+            .then(|| MultipartPlan::new(request.size, state.media.multipart_part_size_bytes))
+            .flatten(),
+        UploadShape::Single => None,
+        UploadShape::Multipart { min_part_size } => Some(
+            MultipartPlan::new(request.size, min_part_size).ok_or_else(|| {
+                ApiError::new(ErrorCode::Internal, "No multipart plan fits this file.")
+            })?,
+        ),
+    };
     // A multipart upload must exist before its id can be stored with the intent.
     let upload_id = match multipart {
         Some(_) => Some(
             state
                 .blobs
-                .create_multipart(&key, &body.content_type)
+                .create_multipart(&key, request.content_type)
                 .await
                 .map_err(storage_error)?,
         ),
@@ -206,8 +305,8 @@ async fn create_upload_intent(
         owner_id: owner,
         kind,
         filename: filename.to_owned(),
-        content_type: body.content_type.clone(),
-        declared_size: body.size,
+        content_type: request.content_type.to_owned(),
+        declared_size: request.size,
         original_key: key.as_str().to_owned(),
         upload_id: upload_id.as_ref().map(|u| u.0.clone()),
         part_size: multipart.map(|m| m.part_size),
@@ -230,13 +329,13 @@ async fn create_upload_intent(
                     ErrorCode::QuotaExceeded,
                     format!(
                         "{} bytes used and {} reserved of {limit}; this file needs {}.",
-                        usage.bytes_used, usage.bytes_reserved, body.size
+                        usage.bytes_used, usage.bytes_reserved, request.size
                     ),
                 )
                 .with_extension("limitBytes", limit)
                 .with_extension("usedBytes", usage.bytes_used)
                 .with_extension("reservedBytes", usage.bytes_reserved)
-                .with_extension("requestedBytes", body.size),
+                .with_extension("requestedBytes", request.size),
                 IntentError::Db(db) => db.into(),
             });
         }
@@ -247,34 +346,11 @@ async fn create_upload_intent(
         asset.multipart = multipart.is_some(),
         "upload intent created"
     );
-    let upload = match multipart {
-        Some(plan) => UploadOut::Multipart {
-            multipart: MultipartOut {
-                part_size: plan.part_size,
-                part_count: plan.part_count,
-            },
-            expires_at: asset.expires_at,
-        },
-        None => UploadOut::Single(
-            state
-                .blobs
-                .presign_put(
-                    &key,
-                    body.size,
-                    &body.content_type,
-                    state.media.upload_url_ttl,
-                )
-                .map_err(storage_error)?
-                .into(),
-        ),
-    };
-    Ok((
-        StatusCode::CREATED,
-        Json(UploadIntentOut {
-            asset_id: asset.id,
-            upload,
-        }),
-    ))
+    Ok(OpenedIntent {
+        asset,
+        key,
+        multipart,
+    })
 }
 
 /// The storage key of an asset's original: chosen by the server, never from the file name.

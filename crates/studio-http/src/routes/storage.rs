@@ -3,6 +3,10 @@
 //! with other headers than signed is 403. Uploads stream to disk (no body limit or request
 //! timeout applies here: a 4 GiB PUT is normal); downloads support `Range` and `HEAD`.
 //!
+//! `POST /storage` takes browser form uploads (S3's POST Object, what Uppy sends): a
+//! `multipart/form-data` body of the signed fields, then the file as `file`, streamed to disk
+//! and refused past the signed size. Fields after the file are not read, as with S3.
+//!
 //! Only mounted when storage is the local directory: with S3, clients talk to the bucket.
 
 use std::sync::Arc;
@@ -12,7 +16,7 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::put;
+use axum::routing::{post, put};
 use studio_storage::StorageError;
 use studio_storage::local::{Grant, LocalStore};
 use time::OffsetDateTime;
@@ -28,6 +32,7 @@ pub fn router(store: Arc<LocalStore>) -> Router {
             "/storage/{*key}",
             put(put_object).get(get_object).head(get_object),
         )
+        .route("/storage", post(post_object))
         .with_state(store)
 }
 
@@ -98,6 +103,66 @@ async fn put_object(
         response.headers_mut().insert(header::ETAG, value);
     }
     Ok(response)
+}
+
+/// Largest form field but the file: the signed fields are a key (≤ 1 KiB) and short values.
+const MAX_FORM_FIELD_BYTES: u64 = 8 * 1024;
+/// Most fields before the file: the signed form has five; a few more are refused by the check,
+/// this only bounds the work.
+const MAX_FORM_FIELDS: usize = 16;
+
+fn bad_form(why: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        ErrorCode::BadRequest,
+        format!("Expected a multipart/form-data upload form: {why}."),
+    )
+}
+
+async fn post_object(
+    State(store): State<Arc<LocalStore>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let boundary = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| multer::parse_boundary(v).ok())
+        .ok_or_else(|| bad_form("no multipart boundary"))?;
+    let limits = multer::SizeLimit::new()
+        .per_field(MAX_FORM_FIELD_BYTES)
+        .for_field(studio_storage::FORM_FILE_FIELD, u64::MAX);
+    let mut form = multer::Multipart::with_constraints(
+        request.into_body().into_data_stream(),
+        boundary,
+        multer::Constraints::new().size_limit(limits),
+    );
+    let mut fields: Vec<(String, String)> = Vec::new();
+    while let Some(field) = form.next_field().await.map_err(bad_form)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == studio_storage::FORM_FILE_FIELD {
+            let grant = store
+                .authorize_post(&fields, OffsetDateTime::now_utc())
+                .map_err(|d| denied(d.reason()))?;
+            let meta = store
+                .write_posted_object(&grant, field)
+                .await
+                .map_err(write_error)?;
+            let mut response = StatusCode::NO_CONTENT.into_response();
+            if let Some(etag) = meta
+                .etag
+                .and_then(|e| HeaderValue::from_str(&format!("\"{e}\"")).ok())
+            {
+                response.headers_mut().insert(header::ETAG, etag);
+            }
+            return Ok(response);
+        }
+        if fields.len() == MAX_FORM_FIELDS {
+            return Err(bad_form("too many fields"));
+        }
+        let value = field.text().await.map_err(bad_form)?;
+        fields.push((name, value));
+    }
+    Err(bad_form("no `file` field"))
 }
 
 async fn get_object(

@@ -12,8 +12,8 @@ use super::{LocalStore, multipart};
 use crate::files::{self, TempFile};
 use crate::rules::{check_content_type, check_part_number, check_ttl};
 use crate::{
-    BlobKey, BlobStore, CompletedPart, ObjectMeta, PresignedRequest, StorageError, UploadId,
-    UploadedPart,
+    BlobKey, BlobStore, CompletedPart, ObjectMeta, PresignedPost, PresignedRequest, StorageError,
+    UploadId, UploadedPart,
 };
 
 /// Expiry of a URL signed now for `ttl`, whole seconds (the URL carries Unix seconds).
@@ -50,6 +50,16 @@ impl BlobStore for LocalStore {
             part: None,
         };
         Ok(self.presign(&claims, expires_at))
+    }
+
+    fn presign_post(
+        &self,
+        key: &BlobKey,
+        content_type: &str,
+        max_size: u64,
+        ttl: Duration,
+    ) -> Result<PresignedPost, StorageError> {
+        self.post_form(key, content_type, max_size, ttl)
     }
 
     fn presign_get(&self, key: &BlobKey, ttl: Duration) -> Result<PresignedRequest, StorageError> {

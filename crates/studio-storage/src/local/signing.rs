@@ -34,6 +34,8 @@ pub(super) enum Op {
     Put,
     Part,
     Get,
+    /// A form POST (see `post`): signed into form fields, never into a URL's query.
+    Post,
 }
 
 impl Op {
@@ -42,6 +44,7 @@ impl Op {
             Op::Put => "put",
             Op::Part => "part",
             Op::Get => "get",
+            Op::Post => "post",
         }
     }
 
@@ -50,6 +53,7 @@ impl Op {
         match self {
             Op::Put | Op::Part => "PUT",
             Op::Get => "GET",
+            Op::Post => "POST",
         }
     }
 }
@@ -66,7 +70,7 @@ pub(super) struct Claims<'a> {
 }
 
 impl Claims<'_> {
-    fn mac(&self, secret: &SecretSlice<u8>) -> HmacSha256 {
+    pub(super) fn mac(&self, secret: &SecretSlice<u8>) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(secret.expose_secret())
             .expect("HMAC accepts keys of any length");
         let number = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
@@ -259,6 +263,7 @@ pub(super) fn authorize(
                 && params.upload.is_none()
                 && params.part.is_none()
         }
+        Op::Post => false,
     };
     if !shape_ok {
         return Err(Denied::Malformed);
@@ -302,6 +307,7 @@ pub(super) fn authorize(
     let method_ok = match op {
         Op::Put | Op::Part => method == "PUT",
         Op::Get => method == "GET" || method == "HEAD",
+        Op::Post => false,
     };
     if !method_ok {
         return Err(Denied::WrongMethod);
@@ -328,5 +334,7 @@ pub(super) fn authorize(
             length,
         },
         Op::Get => Grant::Get { key },
+        // `Params::parse` only reads put, part and get: form fields are checked by `post`.
+        Op::Post => return Err(Denied::Malformed),
     })
 }

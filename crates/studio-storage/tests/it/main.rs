@@ -5,5 +5,6 @@
 
 mod contract;
 mod local_only;
+mod post_form;
 mod s3_only;
 mod support;

@@ -16,3 +16,5 @@ mod openapi;
 mod projects;
 mod reconciler;
 mod support;
+mod uppy;
+mod webhooks;

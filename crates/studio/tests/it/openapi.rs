@@ -25,6 +25,7 @@ async fn the_openapi_document_lists_every_operation_by_handler_name() {
             "delete /api/media/{assetId} abort_upload",
             "delete /api/projects/{projectId} delete_project",
             "delete /api/projects/{projectId}/members/{userId} delete_member",
+            "delete /api/uppy/s3/multipart/{uploadId} abort_uppy_multipart_upload",
             "get /api/assets/{assetId} get_asset",
             "get /api/me get_me",
             "get /api/media/{assetId}/parts list_uploaded_parts",
@@ -32,6 +33,9 @@ async fn the_openapi_document_lists_every_operation_by_handler_name() {
             "get /api/projects/{projectId} get_project",
             "get /api/projects/{projectId}/assets list_project_assets",
             "get /api/projects/{projectId}/members list_members",
+            "get /api/uppy/s3/multipart/{uploadId} list_uppy_parts",
+            "get /api/uppy/s3/multipart/{uploadId}/{partNumber} sign_uppy_part",
+            "get /api/uppy/s3/params get_uppy_upload_params",
             "get /health get_health",
             "get /problems list_problem_types",
             "get /problems/{code} get_problem_type",
@@ -41,6 +45,9 @@ async fn the_openapi_document_lists_every_operation_by_handler_name() {
             "post /api/media/{assetId}/complete complete_upload",
             "post /api/media/{assetId}/parts presign_parts",
             "post /api/projects create_project",
+            "post /api/uppy/s3/multipart create_uppy_multipart_upload",
+            "post /api/uppy/s3/multipart/{uploadId}/complete complete_uppy_multipart_upload",
+            "post /api/webhooks/storage receive_storage_webhook",
             "put /api/projects/{projectId}/members/{userId} put_member",
         ]
     );
