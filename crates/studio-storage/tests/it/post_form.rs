@@ -61,7 +61,7 @@ fn with(form: &PresignedPost, name: &str, value: &str) -> Vec<(String, String)> 
 
 #[tokio::test]
 async fn s3s_fs_accepts_the_form_and_enforces_its_policy() {
-    let server = s3s::start().await;
+    let server = s3s::S3sServer::start().await;
     let store = s3s::store(&server);
     let key = BlobKey::parse("originals/prj_1/ast_2").unwrap();
     let form = store.presign_post(&key, "video/mp4", 1000, TTL).unwrap();

@@ -11,7 +11,7 @@ use crate::support::{bytes, md5_hex};
 /// Above the threshold `put_file` uploads in parts (and the result reads back whole).
 #[tokio::test]
 async fn put_file_switches_to_multipart() {
-    let server = s3s::start().await;
+    let server = s3s::S3sServer::start().await;
     let store = s3s::store(&server)
         .with_multipart_threshold(MIN_PART_SIZE, MIN_PART_SIZE)
         .unwrap();
@@ -39,7 +39,7 @@ async fn put_file_switches_to_multipart() {
 /// Wrong credentials surface as a protocol error naming the S3 code, without the URL.
 #[tokio::test]
 async fn errors_do_not_leak_signed_urls() {
-    let server = s3s::start().await;
+    let server = s3s::S3sServer::start().await;
     let store = studio_storage::s3::S3Store::from_url(
         &format!("s3://{}?endpoint={}", s3s::BUCKET, server.endpoint),
         "wrong-key".into(),

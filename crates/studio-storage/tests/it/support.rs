@@ -62,8 +62,3 @@ pub fn md5_hex(data: &[u8]) -> String {
     use md5::Digest;
     hex::encode(md5::Md5::digest(data))
 }
-
-/// Logs stay quiet unless `TEST_LOG=1`.
-pub fn verbose() -> bool {
-    std::env::var_os("TEST_LOG").is_some()
-}

@@ -1,205 +1,27 @@
 //! The `MediaStore` contract (and `Store::delete_project` with assets), checked against both
 //! backends.
 //!
-//! The harness is the one of `tests/store.rs`: each check is written once as `async fn(TestDb)`,
-//! `backend_tests!` makes one `#[tokio::test]` per backend, every test gets a fresh SQLite file or
-//! PostgreSQL schema (`STUDIO_TEST_POSTGRES_URL`), removed afterwards, and
+//! The harness is `support`'s, shared with `store`: each check is written once as
+//! `async fn(TestDb)`, `backend_tests!` makes one `#[tokio::test]` per backend, every test gets a
+//! fresh SQLite file or PostgreSQL schema (`STUDIO_TEST_POSTGRES_URL`), removed afterwards, and
 //! `STUDIO_TEST_BACKEND=sqlite|postgres` limits a run to one backend.
 
-use std::future::Future;
-use std::path::PathBuf;
-use std::sync::Arc;
-
-use sqlx::{AssertSqlSafe, Connection};
 use studio_core::{
     AssetId, AssetKind, AssetStatus, JobId, MemberRole, ProjectId, ProjectName, UserId,
 };
 use studio_db::{
-    AssetRecord, Confirmed, DbError, IntentError, MigrateMode, NewAsset, NewJob, NewProject,
-    ProjectRecord, Store, Usage,
+    AssetRecord, Confirmed, DbError, IntentError, NewAsset, NewJob, NewProject, ProjectRecord,
+    Store, Usage,
 };
 use time::{Duration, OffsetDateTime};
 
-/// The local test server: trust authentication, database `test`.
-const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+use crate::support::{Kind, TestDb, backend_tests};
 
 const MIB: u64 = 1024 * 1024;
 const GIB: u64 = 1024 * MIB;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Sqlite,
-    Postgres,
-}
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Sqlite => "sqlite",
-            Kind::Postgres => "postgres",
-        }
-    }
-
-    /// `STUDIO_TEST_BACKEND=sqlite|postgres` runs one backend's tests only; unset: both run.
-    fn selected(self) -> bool {
-        match std::env::var("STUDIO_TEST_BACKEND") {
-            Ok(only) if !only.is_empty() => only == self.name(),
-            _ => true,
-        }
-    }
-}
-
-/// One test's database: the store under test and how to reach the same database again.
-struct TestDb {
-    store: Arc<dyn Store>,
-    url: String,
-    kind: Kind,
-}
-
-/// Removes a test's database once the test is over.
-enum Cleanup {
-    Sqlite { dir: PathBuf },
-    Postgres { admin_url: String, schema: String },
-}
-
-fn random_suffix() -> String {
-    format!("{:016x}", rand::random::<u64>())
-}
-
-impl TestDb {
-    async fn create(kind: Kind) -> (Self, Cleanup) {
-        let (url, cleanup) = match kind {
-            Kind::Sqlite => {
-                let dir = std::env::temp_dir().join(format!("studio-db-test-{}", random_suffix()));
-                let url = format!("sqlite://{}", dir.join("studio.db").display());
-                (url, Cleanup::Sqlite { dir })
-            }
-            Kind::Postgres => {
-                let admin_url = std::env::var("STUDIO_TEST_POSTGRES_URL")
-                    .unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
-                let schema = format!("t_{}", random_suffix());
-                let mut admin = sqlx::PgConnection::connect(&admin_url)
-                    .await
-                    .unwrap_or_else(|err| {
-                        panic!(
-                            "cannot reach the test PostgreSQL server (set STUDIO_TEST_POSTGRES_URL): {err}"
-                        )
-                    });
-                // The schema name is ours (hex digits), not input.
-                sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-                    .execute(&mut admin)
-                    .await
-                    .expect("create the test schema");
-                admin.close().await.ok();
-                let separator = if admin_url.contains('?') { '&' } else { '?' };
-                let url = format!("{admin_url}{separator}options=-c%20search_path%3D{schema}");
-                (url, Cleanup::Postgres { admin_url, schema })
-            }
-        };
-        let store = studio_db::open(&url, MigrateMode::Apply)
-            .await
-            .expect("open the store");
-        (TestDb { store, url, kind }, cleanup)
-    }
-
-    /// Runs statements on a connection of its own, bypassing the store: for rows the store would
-    /// never write.
-    async fn exec_raw(&self, statements: &[&'static str]) {
-        match self.kind {
-            Kind::Sqlite => {
-                let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
-                for statement in statements {
-                    sqlx::query(*statement).execute(&mut conn).await.unwrap();
-                }
-                conn.close().await.ok();
-            }
-            Kind::Postgres => {
-                let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
-                for statement in statements {
-                    sqlx::query(*statement).execute(&mut conn).await.unwrap();
-                }
-                conn.close().await.ok();
-            }
-        }
-    }
-
-    /// Counts the rows of `jobs`, bypassing the store.
-    async fn job_count(&self) -> i64 {
-        const SQL: &str = "SELECT count(*) FROM jobs";
-        match self.kind {
-            Kind::Sqlite => {
-                let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
-                sqlx::query_scalar(SQL).fetch_one(&mut conn).await.unwrap()
-            }
-            Kind::Postgres => {
-                let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
-                sqlx::query_scalar(SQL).fetch_one(&mut conn).await.unwrap()
-            }
-        }
-    }
-}
-
-impl Cleanup {
-    /// Best effort: a leftover temp dir or schema must not fail a test that passed.
-    async fn run(self) {
-        match self {
-            Cleanup::Sqlite { dir } => {
-                tokio::fs::remove_dir_all(&dir).await.ok();
-            }
-            Cleanup::Postgres { admin_url, schema } => {
-                if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
-                    sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-                        .execute(&mut admin)
-                        .await
-                        .ok();
-                    admin.close().await.ok();
-                }
-            }
-        }
-    }
-}
-
-/// Runs one test against a fresh database of `kind`, then removes the database whether the test
-/// passed or panicked.
-async fn run<F, Fut>(kind: Kind, test: F)
-where
-    F: FnOnce(TestDb) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    if !kind.selected() {
-        return;
-    }
-    let (db, cleanup) = TestDb::create(kind).await;
-    let outcome = tokio::spawn(test(db)).await;
-    cleanup.run().await;
-    if let Err(err) = outcome {
-        std::panic::resume_unwind(err.into_panic());
-    }
-}
-
-macro_rules! backend_tests {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    crate::run(crate::Kind::Sqlite, crate::$name).await;
-                }
-            )*
-        }
-
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    crate::run(crate::Kind::Postgres, crate::$name).await;
-                }
-            )*
-        }
-    };
-}
-
 backend_tests!(
+    worker_threads = 4;
     usage_of_an_unknown_user_is_zero,
     intent_reserves_and_reads_back,
     intent_for_a_missing_project_is_not_found,

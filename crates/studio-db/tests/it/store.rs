@@ -1,17 +1,11 @@
 //! The `Store` contract, checked against both backends.
 //!
-//! Each check is written once as `async fn(TestDb)`; `backend_tests!` turns the list into one
-//! `#[tokio::test]` per backend, in `mod sqlite` and `mod postgres`. Every test gets its own
-//! database: a fresh SQLite file in a fresh temporary directory, or a fresh PostgreSQL schema on
-//! the server named by `STUDIO_TEST_POSTGRES_URL` (default [`DEFAULT_POSTGRES_URL`]). Both are
-//! removed when the test ends, pass or fail. `STUDIO_TEST_BACKEND=sqlite|postgres` limits a run
-//! to one backend.
+//! Each check is written once as `async fn(TestDb)`; `backend_tests!` (see `support`) turns the
+//! list into one `#[tokio::test]` per backend, in `store::sqlite` and `store::postgres`, each on
+//! a fresh database removed when the test ends. `STUDIO_TEST_BACKEND=sqlite|postgres` limits a
+//! run to one backend.
 
-use std::future::Future;
-use std::path::PathBuf;
-use std::sync::Arc;
-
-use sqlx::{AssertSqlSafe, Connection};
+use sqlx::Connection;
 use studio_core::{MemberRole, ProjectId, ProjectName, ProjectRole, UserId};
 use studio_db::{
     DbError, MigrateMode, NewProject, Page, PageCursor, ProjectPatch, ProjectRecord,
@@ -19,171 +13,10 @@ use studio_db::{
 };
 use time::OffsetDateTime;
 
-/// The local test server: trust authentication, database `test`.
-const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Sqlite,
-    Postgres,
-}
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Sqlite => "sqlite",
-            Kind::Postgres => "postgres",
-        }
-    }
-
-    /// `STUDIO_TEST_BACKEND=sqlite|postgres` (as `make test-sqlite` / `test-postgres` set it)
-    /// runs one backend's tests only; the other's then pass without running. Unset: both run.
-    fn selected(self) -> bool {
-        match std::env::var("STUDIO_TEST_BACKEND") {
-            Ok(only) if !only.is_empty() => only == self.name(),
-            _ => true,
-        }
-    }
-}
-
-/// One test's database: the store under test and how to reach the same database again.
-struct TestDb {
-    store: Arc<dyn Store>,
-    /// The URL `store` was opened with; opening it again reaches the same data.
-    url: String,
-    kind: Kind,
-}
-
-/// Removes a test's database once the test is over.
-enum Cleanup {
-    Sqlite { dir: PathBuf },
-    Postgres { admin_url: String, schema: String },
-}
-
-fn random_suffix() -> String {
-    format!("{:016x}", rand::random::<u64>())
-}
-
-impl TestDb {
-    async fn create(kind: Kind) -> (Self, Cleanup) {
-        let (url, cleanup) = match kind {
-            Kind::Sqlite => {
-                // A directory that does not exist yet: `open` must create it.
-                let dir = std::env::temp_dir().join(format!("studio-db-test-{}", random_suffix()));
-                let url = format!("sqlite://{}", dir.join("nested/studio.db").display());
-                (url, Cleanup::Sqlite { dir })
-            }
-            Kind::Postgres => {
-                let admin_url = std::env::var("STUDIO_TEST_POSTGRES_URL")
-                    .unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
-                let schema = format!("t_{}", random_suffix());
-                let mut admin = sqlx::PgConnection::connect(&admin_url)
-                    .await
-                    .unwrap_or_else(|err| {
-                        panic!(
-                            "cannot reach the test PostgreSQL server (set STUDIO_TEST_POSTGRES_URL): {err}"
-                        )
-                    });
-                // The schema name is ours (hex digits), not input.
-                sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-                    .execute(&mut admin)
-                    .await
-                    .expect("create the test schema");
-                admin.close().await.ok();
-                let separator = if admin_url.contains('?') { '&' } else { '?' };
-                let url = format!("{admin_url}{separator}options=-c%20search_path%3D{schema}");
-                (url, Cleanup::Postgres { admin_url, schema })
-            }
-        };
-        let store = studio_db::open(&url, MigrateMode::Apply)
-            .await
-            .expect("open the store");
-        (TestDb { store, url, kind }, cleanup)
-    }
-
-    /// Runs statements on a connection of its own, bypassing the store: for tests that need a
-    /// row the store would never write.
-    async fn exec_raw(&self, statements: &[&'static str]) {
-        match self.kind {
-            Kind::Sqlite => {
-                let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
-                for statement in statements {
-                    sqlx::query(*statement).execute(&mut conn).await.unwrap();
-                }
-                conn.close().await.ok();
-            }
-            Kind::Postgres => {
-                let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
-                for statement in statements {
-                    sqlx::query(*statement).execute(&mut conn).await.unwrap();
-                }
-                conn.close().await.ok();
-            }
-        }
-    }
-}
-
-impl Cleanup {
-    /// Best effort: a leftover temp dir or schema must not fail a test that passed.
-    async fn run(self) {
-        match self {
-            Cleanup::Sqlite { dir } => {
-                tokio::fs::remove_dir_all(&dir).await.ok();
-            }
-            Cleanup::Postgres { admin_url, schema } => {
-                if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
-                    sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-                        .execute(&mut admin)
-                        .await
-                        .ok();
-                    admin.close().await.ok();
-                }
-            }
-        }
-    }
-}
-
-/// Runs one test against a fresh database of `kind`, then removes the database whether the test
-/// passed or panicked (the test runs in its own task so a panic can be caught and re-raised).
-async fn run<F, Fut>(kind: Kind, test: F)
-where
-    F: FnOnce(TestDb) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    if !kind.selected() {
-        return;
-    }
-    let (db, cleanup) = TestDb::create(kind).await;
-    let outcome = tokio::spawn(test(db)).await;
-    cleanup.run().await;
-    if let Err(err) = outcome {
-        std::panic::resume_unwind(err.into_panic());
-    }
-}
-
-macro_rules! backend_tests {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    crate::run(crate::Kind::Sqlite, crate::$name).await;
-                }
-            )*
-        }
-
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    crate::run(crate::Kind::Postgres, crate::$name).await;
-                }
-            )*
-        }
-    };
-}
+use crate::support::{Kind, TestDb, backend_tests, run};
 
 backend_tests!(
+    worker_threads = 2;
     ping_names_the_backend,
     create_then_get_as_owner,
     strangers_and_missing_projects_look_the_same,
@@ -699,7 +532,7 @@ mod sqlite_only {
 
     #[tokio::test]
     async fn timestamps_that_do_not_parse_are_corrupt() {
-        crate::run(Kind::Sqlite, |db| async move {
+        run(Kind::Sqlite, |db| async move {
             let alice = user("alice");
             let project = create(&*db.store, &alice, "Old").await;
             db.exec_raw(&["UPDATE projects SET updated_at = 'last tuesday'"])
@@ -712,7 +545,7 @@ mod sqlite_only {
 
     #[tokio::test]
     async fn the_database_file_and_its_directory_are_created() {
-        crate::run(Kind::Sqlite, |db| async move {
+        run(Kind::Sqlite, |db| async move {
             let path = db.url.strip_prefix("sqlite://").unwrap();
             assert!(std::path::Path::new(path).is_file(), "{path} missing");
         })
