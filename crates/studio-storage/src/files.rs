@@ -19,7 +19,7 @@ use crate::StorageError;
 /// Write buffer in front of the temp file: fewer, larger blocking writes than hyper's ~16 KiB
 /// chunks, while memory per upload stays bounded.
 const WRITE_BUFFER_BYTES: usize = 256 * 1024;
-/// Read chunk when the store copies its own files (concatenation, `put_file`).
+/// Read chunk when the store copies its own files (concatenation, `put_file`, `copy`).
 pub(crate) const READ_CHUNK_BYTES: usize = 256 * 1024;
 
 /// What a streamed write produced.
@@ -122,6 +122,11 @@ impl TempFile {
     /// Appends the file at `source`, streaming, and returns its byte count and MD5.
     pub async fn append_file(&mut self, source: &Path) -> io::Result<Written> {
         let file = tokio::fs::File::open(source).await?;
+        self.append_open_file(file).await
+    }
+
+    /// Appends what is left to read of `file`, streaming, and returns its byte count and MD5.
+    pub async fn append_open_file(&mut self, file: tokio::fs::File) -> io::Result<Written> {
         let stream = tokio_util::io::ReaderStream::with_capacity(file, READ_CHUNK_BYTES);
         let mut stream = std::pin::pin!(stream);
         let mut hasher = Md5::new();

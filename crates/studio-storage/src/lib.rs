@@ -21,5 +21,5 @@ mod store;
 pub use error::StorageError;
 pub use key::{BlobKey, BlobKeyError, MAX_KEY_BYTES, MAX_SEGMENT_BYTES};
 pub use post::{FORM_FILE_FIELD, PresignedPost};
-pub use rules::{MAX_PART_NUMBER, MAX_PRESIGN_TTL};
+pub use rules::{MAX_COPY_BYTES, MAX_PART_NUMBER, MAX_PRESIGN_TTL};
 pub use store::{BlobStore, CompletedPart, ObjectMeta, PresignedRequest, UploadId, UploadedPart};

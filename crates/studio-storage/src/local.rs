@@ -218,15 +218,47 @@ impl LocalStore {
             }
             Err(e) => return Err(e.into()),
         };
+        Ok(Some((path, self.object_meta(key, size).await?)))
+    }
+
+    /// The object `key` opened for reading, with its metadata; `None` when there is none. The
+    /// open file keeps the bytes it names even if the object is replaced meanwhile (writes
+    /// rename a new file into place, never change one).
+    async fn open_object_file(
+        &self,
+        key: &BlobKey,
+    ) -> Result<Option<(tokio::fs::File, ObjectMeta)>, StorageError> {
+        let file = match tokio::fs::File::open(self.object_path(key)).await {
+            Ok(file) => file,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let stat = file.metadata().await?;
+        // A directory is a key prefix (`a` of `a/b`), not an object.
+        if !stat.is_file() {
+            return Ok(None);
+        }
+        let meta = self.object_meta(key, stat.len()).await?;
+        Ok(Some((file, meta)))
+    }
+
+    /// The metadata of `key`, whose file has `size` bytes, from its sidecar.
+    async fn object_meta(&self, key: &BlobKey, size: u64) -> Result<ObjectMeta, StorageError> {
         let sidecar: Option<MetaFile> = files::read_json(&self.meta_path(key)).await?;
         // A sidecar of another size belongs to a write not finished yet, or to an older one.
         let sidecar = sidecar.filter(|m| m.size == size && &m.key == key);
-        let meta = ObjectMeta {
+        Ok(ObjectMeta {
             size,
             content_type: sidecar.as_ref().and_then(|m| m.content_type.clone()),
             etag: sidecar.and_then(|m| m.etag),
-        };
-        Ok(Some((path, meta)))
+        })
     }
 
     fn object_path(&self, key: &BlobKey) -> PathBuf {

@@ -9,6 +9,10 @@ use crate::{CompletedPart, StorageError};
 pub const MAX_PRESIGN_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 /// Highest multipart part number (S3: parts are numbered 1..=10000).
 pub const MAX_PART_NUMBER: u32 = 10_000;
+/// Largest object [`BlobStore::copy`](crate::BlobStore::copy) copies: S3 copies at most 5 GiB
+/// in one CopyObject (beyond, only a multipart UploadPartCopy can), and both backends refuse
+/// the same sizes.
+pub const MAX_COPY_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 /// Longest content type we sign; real ones are far shorter, this only bounds the URL.
 const MAX_CONTENT_TYPE_BYTES: usize = 255;
 
@@ -26,6 +30,16 @@ pub(crate) fn check_part_number(part_number: u32) -> Result<(), StorageError> {
     if !(1..=MAX_PART_NUMBER).contains(&part_number) {
         return Err(StorageError::InvalidArgument(format!(
             "part number {part_number} is outside 1..={MAX_PART_NUMBER}"
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_copy_size(size: u64) -> Result<(), StorageError> {
+    if size > MAX_COPY_BYTES {
+        return Err(StorageError::InvalidArgument(format!(
+            "cannot copy an object of {size} bytes: a server-side copy is limited to \
+             {MAX_COPY_BYTES} bytes (5 GiB)"
         )));
     }
     Ok(())
@@ -106,6 +120,16 @@ mod tests {
         assert_eq!(normalize_etag("\"abc\""), "abc");
         assert_eq!(normalize_etag("W/\"abc-2\""), "abc-2");
         assert_eq!(normalize_etag("abc"), "abc");
+    }
+
+    #[test]
+    fn copies_stop_at_5_gib() {
+        check_copy_size(0).unwrap();
+        check_copy_size(MAX_COPY_BYTES).unwrap();
+        assert!(matches!(
+            check_copy_size(MAX_COPY_BYTES + 1),
+            Err(StorageError::InvalidArgument(_))
+        ));
     }
 
     #[test]

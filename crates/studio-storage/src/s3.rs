@@ -5,7 +5,8 @@
 //! the store itself refuses another size or type; browser form uploads get a signed POST policy
 //! (`post`) binding the key, type and largest size. The server's own calls (head, delete,
 //! multipart bookkeeping, file transfers) are presigned the same way for a short lifetime and
-//! sent with reqwest (see `transport`). Neither secrets nor signed URLs are ever logged.
+//! sent with reqwest (see `transport`); so is CopyObject, a server-side copy of up to 5 GiB.
+//! Neither secrets nor signed URLs are ever logged.
 
 mod multipart;
 mod objects;
@@ -274,6 +275,10 @@ impl BlobStore for S3Store {
     async fn get_to_file(&self, key: &BlobKey, path: &Path) -> Result<(), StorageError> {
         self.get_object_to_file(key, path).await
     }
+
+    async fn copy(&self, from: &BlobKey, to: &BlobKey) -> Result<(), StorageError> {
+        self.copy_object(from, to).await
+    }
 }
 
 #[cfg(test)]
@@ -322,6 +327,15 @@ mod tests {
         assert!(
             !debug.contains("secret") && !debug.contains("AKID"),
             "{debug}"
+        );
+    }
+
+    #[test]
+    fn copy_sources_are_url_encoded_per_segment() {
+        let key = BlobKey::parse("a dir/my file+1 é日~_-.(x)&=;,@!$*'?#.mov").unwrap();
+        assert_eq!(
+            objects::copy_source("media", &key),
+            "/media/a%20dir/my%20file%2B1%20%C3%A9%E6%97%A5~_-.%28x%29%26%3D%3B%2C%40%21%24%2A%27%3F%23.mov"
         );
     }
 

@@ -137,4 +137,22 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Downloads an object into a local file (server-side: workers reading originals). Streams.
     async fn get_to_file(&self, key: &BlobKey, path: &Path) -> Result<(), StorageError>;
+
+    /// Copies the object `from` to `to` inside the store (server-side: the bytes do not pass
+    /// through studio on S3), with its content type; an existing `to` is replaced whole, and a
+    /// reader of `to` sees the old object or the complete copy, never part of one. The copy's
+    /// entity tag is the MD5 of its bytes on the local store and whatever the store assigns on
+    /// S3 (for a multipart source it may differ from the source's).
+    ///
+    /// `NotFound` when `from` does not exist. `from == to` is allowed: a no-op on the local
+    /// store; on S3 a self-copy that keeps the object's metadata (S3 refuses a plain self-copy,
+    /// so it is sent with `x-amz-metadata-directive: REPLACE` and the object's own content type,
+    /// `Cache-Control`, `Content-Disposition`, `Content-Encoding`, `Content-Language`,
+    /// `Expires`, `x-amz-meta-*`, storage class, website redirect and server-side encryption
+    /// settings, conditional on its entity tag so a concurrent overwrite is not relabelled).
+    ///
+    /// Limit: one S3 CopyObject copies at most 5 GiB ([`MAX_COPY_BYTES`](crate::MAX_COPY_BYTES));
+    /// larger objects would need a multipart UploadPartCopy, which is not implemented. Both
+    /// backends answer `InvalidArgument` for a larger source, before copying anything.
+    async fn copy(&self, from: &BlobKey, to: &BlobKey) -> Result<(), StorageError>;
 }

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use super::signing::{Claims, Op};
 use super::{LocalStore, multipart};
 use crate::files::{self, TempFile};
-use crate::rules::{check_content_type, check_part_number, check_ttl};
+use crate::rules::{check_content_type, check_copy_size, check_part_number, check_ttl};
 use crate::{
     BlobKey, BlobStore, CompletedPart, ObjectMeta, PresignedPost, PresignedRequest, StorageError,
     UploadId, UploadedPart,
@@ -185,5 +185,28 @@ impl BlobStore for LocalStore {
             })?;
         temp.commit(path).await?;
         Ok(())
+    }
+
+    /// Streams the source into a temp file under `.tmp` (same filesystem as `objects/`),
+    /// fsyncs it and renames it over `to`, then writes `to`'s sidecar with the source's content
+    /// type. The source is read from one open file, so a concurrent overwrite of `from` yields
+    /// the old or the new bytes whole.
+    async fn copy(&self, from: &BlobKey, to: &BlobKey) -> Result<(), StorageError> {
+        let Some((file, source)) = self.open_object_file(from).await? else {
+            return Err(StorageError::NotFound);
+        };
+        check_copy_size(source.size)?;
+        if from == to {
+            return Ok(());
+        }
+        let mut temp = TempFile::create(&self.layout.tmp).await?;
+        let written = temp.append_open_file(file).await?;
+        let meta = ObjectMeta {
+            size: written.size,
+            content_type: source.content_type,
+            // Like S3, whose copy of a multipart object is a single-part object.
+            etag: Some(files::etag_of(&written.md5)),
+        };
+        self.commit_object(temp, to, &meta).await
     }
 }

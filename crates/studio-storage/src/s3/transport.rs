@@ -57,13 +57,29 @@ pub(super) fn transport(e: reqwest::Error) -> StorageError {
 pub(super) struct Call {
     pub method: Method,
     pub url: url::Url,
-    pub headers: Vec<(&'static str, String)>,
+    pub headers: Vec<(String, String)>,
     pub body: Option<Body>,
 }
 
 impl Call {
     /// Signs `action` for [`SELF_SIGN_TTL`]; `headers` must be the ones signed into it.
     pub fn new<'a, A: S3Action<'a>>(action: &A, headers: Vec<(&'static str, String)>) -> Self {
+        let headers = headers
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value))
+            .collect();
+        Self::with_headers(action, headers)
+    }
+
+    /// Inserts `headers` into `action` (so they are signed), then signs it like [`Call::new`].
+    pub fn signed<'a, A: S3Action<'a>>(mut action: A, headers: Vec<(String, String)>) -> Self {
+        for (name, value) in &headers {
+            action.headers_mut().insert(name.clone(), value.clone());
+        }
+        Self::with_headers(&action, headers)
+    }
+
+    fn with_headers<'a, A: S3Action<'a>>(action: &A, headers: Vec<(String, String)>) -> Self {
         let method = match A::METHOD {
             rusty_s3::Method::Head => Method::HEAD,
             rusty_s3::Method::Get => Method::GET,
