@@ -9,7 +9,6 @@
 
 pub mod s3s;
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
@@ -152,7 +151,6 @@ impl Drop for TestDatabase {
 
 /// A running application and what a test needs to talk to it.
 pub struct TestApp {
-    pub addr: SocketAddr,
     pub base_url: String,
     pub client: reqwest::Client,
     pub store: Arc<dyn Store>,
@@ -216,7 +214,6 @@ impl TestApp {
             .build()
             .expect("client");
         Self {
-            addr,
             base_url: format!("http://{addr}"),
             client,
             store,
