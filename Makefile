@@ -35,6 +35,7 @@ deps:
 	@command -v s3s-fs >/dev/null || test -x $(HOME)/.cargo/bin/s3s-fs || \
 		cargo install s3s-fs --version $(S3S_FS_VERSION) --features binary --locked
 	cd tests/uppy && npm ci --no-audit --no-fund
+	cd tests/waveform && npm ci --no-audit --no-fund
 
 # PostgreSQL and Redis, started when not already answering.
 services:

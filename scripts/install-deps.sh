@@ -10,6 +10,8 @@ need=()
 command -v cc >/dev/null || need+=(build-essential)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v curl >/dev/null || need+=(curl)
+# Media processing (probe, proxies, waveforms) runs ffmpeg/ffprobe at run time and in the tests.
+command -v ffmpeg >/dev/null || need+=(ffmpeg)
 if [ "$profile" = test ]; then
   command -v psql >/dev/null || need+=(postgresql-client)
   command -v pg_ctlcluster >/dev/null || need+=(postgresql)
