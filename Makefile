@@ -55,7 +55,7 @@ test-sqlite:
 # Only the crates whose tests touch a database run again: the rest do not depend on the backend.
 # This pass is the scaled-out column: PostgreSQL and S3 (a real s3s-fs per test app).
 test-postgres: clean-test-schemas
-	STUDIO_TEST_BACKEND=postgres STUDIO_TEST_STORAGE=s3 cargo test --locked -p studio-db -p studio-testkit -p studio
+	STUDIO_TEST_BACKEND=postgres STUDIO_TEST_STORAGE=s3 cargo test --locked -p studio-db -p studio-queue -p studio-testkit -p studio
 
 # Schemas left behind by tests that did not finish (each test makes its own `t_<random>`).
 clean-test-schemas:

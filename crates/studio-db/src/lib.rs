@@ -14,6 +14,7 @@ mod media_rows;
 mod migrations;
 mod open;
 mod postgres;
+mod queue;
 mod rows;
 mod sqlite;
 mod store;
@@ -23,6 +24,10 @@ pub use media::{
     AssetRecord, Confirmed, IntentError, JobRecord, MediaStore, NewAsset, NewJob, Usage,
 };
 pub use open::{MigrateMode, open};
+pub use queue::{
+    ClaimedJob, DEFAULT_MAX_ATTEMPTS, EnqueueOptions, HeartbeatOutcome, JobCount, JobState,
+    QueueJob, QueueStore,
+};
 pub use store::{
     Member, NewProject, Page, PageCursor, ProjectPatch, ProjectRecord, ProjectWithRole, Store,
 };

@@ -95,7 +95,8 @@ pub struct JobRecord {
     pub id: JobId,
     pub kind: String,
     pub payload: String,
-    /// `queued` when recorded; the queue issue adds the rest.
+    /// `queued` when recorded; see [`crate::JobState`]. The queue's other fields (attempts,
+    /// progress, error, …) are read with [`crate::QueueStore::queue_job`].
     pub state: String,
     pub request_id: Option<String>,
     pub created_at: OffsetDateTime,

@@ -26,6 +26,8 @@ use crate::{
 
 /// `MediaStore` for this backend.
 mod media;
+/// `QueueStore` for this backend.
+mod queue;
 
 /// Rows as PostgreSQL hands them over: the driver decodes `timestamptz` itself.
 type ProjectRow = rows::ProjectRow<OffsetDateTime>;
@@ -46,6 +48,11 @@ const MIGRATIONS: MigrationList = &[
         2,
         "media",
         include_str!("../migrations/postgres/0002_media.sql"),
+    ),
+    (
+        3,
+        "queue",
+        include_str!("../migrations/postgres/0003_queue.sql"),
     ),
 ];
 

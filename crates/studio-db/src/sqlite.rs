@@ -30,6 +30,8 @@ use crate::{
 
 /// `MediaStore` for this backend.
 mod media;
+/// `QueueStore` for this backend.
+mod queue;
 
 /// Rows as SQLite hands them over: timestamps are text (see [`TIMESTAMP_FORMAT`]).
 type ProjectRow = rows::ProjectRow<String>;
@@ -50,6 +52,11 @@ const MIGRATIONS: MigrationList = &[
         2,
         "media",
         include_str!("../migrations/sqlite/0002_media.sql"),
+    ),
+    (
+        3,
+        "queue",
+        include_str!("../migrations/sqlite/0003_queue.sql"),
     ),
 ];
 

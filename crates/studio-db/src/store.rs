@@ -88,9 +88,10 @@ impl PageCursor {
 }
 
 /// The persistence port. Implementations: SQLite (embedded default) and PostgreSQL. The media
-/// methods are in [`crate::MediaStore`], a supertrait, so one `Arc<dyn Store>` reaches both.
+/// methods are in [`crate::MediaStore`] and the job queue's in [`crate::QueueStore`], supertraits,
+/// so one `Arc<dyn Store>` reaches all three.
 #[async_trait]
-pub trait Store: crate::MediaStore {
+pub trait Store: crate::MediaStore + crate::QueueStore {
     /// Which backend this is (`sqlite` or `postgres`), for logs and `/ready`.
     fn backend(&self) -> &'static str;
 
