@@ -52,6 +52,7 @@ error_codes! {
     ProjectNotFound => ("project_not_found", NOT_FOUND, "Project not found"),
     MemberNotFound => ("member_not_found", NOT_FOUND, "Member not found"),
     AssetNotFound => ("asset_not_found", NOT_FOUND, "Asset not found"),
+    JobNotFound => ("job_not_found", NOT_FOUND, "Job not found"),
     FileTooLarge => ("file_too_large", UNPROCESSABLE_ENTITY, "File larger than the plan allows"),
     QuotaExceeded => ("quota_exceeded", UNPROCESSABLE_ENTITY, "Storage quota exceeded"),
     NotMultipart => ("not_multipart", CONFLICT, "The upload is not multipart"),

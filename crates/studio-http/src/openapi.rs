@@ -22,6 +22,9 @@ use crate::AppState;
     tags(
         (name = "projects", description = "Projects and their metadata"),
         (name = "members", description = "Who may see and edit a project"),
+        (name = "media", description = "Uploads: intents, signed URLs, multipart, completion"),
+        (name = "assets", description = "Uploaded media and storage usage"),
+        (name = "jobs", description = "Background jobs: state, live events, reprocessing"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]

@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod docs;
+pub mod jobs;
 pub mod health;
 pub mod media;
 pub mod members;
@@ -24,6 +25,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(problems::router())
         .merge(media::router())
         .merge(assets::router())
+        .merge(jobs::router())
         .merge(uppy::router())
         .merge(webhooks::router())
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use studio_auth::Authenticator;
 use studio_db::Store;
+use studio_queue::JobQueue;
 use studio_storage::BlobStore;
 use studio_storage::local::LocalStore;
 
@@ -25,6 +26,8 @@ pub struct AppState {
     /// The same store when it is the local directory, whose signed URLs studio serves itself.
     pub local_blobs: Option<Arc<LocalStore>>,
     pub media: Arc<MediaSettings>,
+    /// Where background jobs are enqueued and watched.
+    pub queue: Arc<dyn JobQueue>,
 }
 
 impl FromRef<AppState> for Arc<dyn Store> {

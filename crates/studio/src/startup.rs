@@ -170,6 +170,7 @@ impl Application {
             blobs,
             local_blobs,
             media: Arc::new(media),
+            queue: Arc::new(studio_queue::EmbeddedQueue::new(store.clone())),
         };
         Ok(Self {
             listener,

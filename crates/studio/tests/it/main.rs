@@ -7,6 +7,7 @@ mod auth;
 mod cli;
 mod errors;
 mod headers;
+mod jobs;
 mod health;
 mod jwks;
 mod media;
