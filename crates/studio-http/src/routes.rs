@@ -3,8 +3,8 @@
 
 pub mod assets;
 pub mod docs;
-pub mod jobs;
 pub mod health;
+pub mod jobs;
 pub mod media;
 pub mod members;
 pub mod problems;
