@@ -21,7 +21,8 @@ mod store;
 
 pub use error::DbError;
 pub use media::{
-    AssetRecord, Confirmed, IntentError, JobRecord, MediaStore, NewAsset, NewJob, Usage,
+    AssetOutputs, AssetRecord, Confirmed, IntentError, JobRecord, MediaStore, NewAsset, NewJob,
+    Usage,
 };
 pub use open::{MigrateMode, open};
 pub use queue::{

@@ -37,9 +37,27 @@ pub struct AssetRecord {
     pub expires_at: OffsetDateTime,
     /// The `process_asset` job recorded when the upload was confirmed.
     pub job_id: Option<JobId>,
+    /// A readable reason when `failed` (the last ffmpeg lines, not a dump).
     pub error: Option<String>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+    /// The probed metadata (studio-media's `MediaInfo`, as JSON text), once processed.
+    pub media_info: Option<String>,
+    /// Storage keys of what processing produced (all `None` until it succeeds).
+    pub outputs: AssetOutputs,
+    /// A stable code when `failed` (e.g. `not_media`).
+    pub error_code: Option<String>,
+}
+
+/// Storage keys of the files derived from an asset. Which are set depends on the media: an
+/// audio file has no poster, a video without audio no waveform.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AssetOutputs {
+    pub proxy_key: Option<String>,
+    pub waveform_json_key: Option<String>,
+    pub waveform_dat_key: Option<String>,
+    pub waveform_png_key: Option<String>,
+    pub poster_key: Option<String>,
 }
 
 /// What is needed to create an upload intent.
@@ -165,6 +183,33 @@ pub trait MediaStore: Send + Sync + 'static {
     /// `pending_upload` assets whose intent is still open, oldest first, at most `limit`
     /// (the reconciler checks whether their bytes arrived unreported).
     async fn pending_intents(&self, limit: u32) -> Result<Vec<AssetRecord>, DbError>;
+
+    /// Marks a confirmed asset `processing` (from `uploaded`, or from `failed` / `ready` when it
+    /// is processed again). Returns whether it did; false when it is already `processing` (a
+    /// re-run after a crash carries on), still `pending_upload`, or `expired`. `NotFound` if the
+    /// asset is gone.
+    async fn start_processing(&self, id: &AssetId) -> Result<bool, DbError>;
+
+    /// In one UPDATE: stores `outputs` and `media_info` (JSON text), clears any earlier error
+    /// and marks the asset `ready`. Idempotent: called again for an asset already `ready` (a
+    /// re-run after a crash) it overwrites the same columns and the asset stays `ready`.
+    /// `NotFound` if the asset is gone; `Conflict` if it is not `processing` or `ready`.
+    async fn finish_processing(
+        &self,
+        id: &AssetId,
+        outputs: &AssetOutputs,
+        media_info: &str,
+    ) -> Result<AssetRecord, DbError>;
+
+    /// Marks a confirmed asset `failed` with a stable `code` and a readable `message`. Returns
+    /// whether it did (false for an asset still `pending_upload` or `expired`). `NotFound` if
+    /// the asset is gone.
+    async fn fail_processing(
+        &self,
+        id: &AssetId,
+        code: &str,
+        message: &str,
+    ) -> Result<bool, DbError>;
 
     /// A job by id.
     async fn job(&self, id: &JobId) -> Result<Option<JobRecord>, DbError>;

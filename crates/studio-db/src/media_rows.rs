@@ -16,7 +16,7 @@ use std::str::FromStr;
 use studio_core::{AssetId, AssetKind, AssetStatus, JobId, ProjectId, UserId};
 
 use crate::rows::StoredTimestamp;
-use crate::{AssetRecord, DbError, JobRecord, Usage};
+use crate::{AssetOutputs, AssetRecord, DbError, JobRecord, Usage};
 
 /// The `assets` columns every query selects or returns, in [`AssetRow`]'s order. A macro rather
 /// than a `const` so it can be `concat!`ed into the (static) SQL text.
@@ -24,7 +24,8 @@ macro_rules! asset_columns {
     () => {
         "id, project_id, owner_id, kind, filename, content_type, declared_size, real_size, \
          status, original_key, upload_id, part_size, expires_at, job_id, error, created_at, \
-         updated_at"
+         updated_at, media_info, proxy_key, waveform_json_key, waveform_dat_key, \
+         waveform_png_key, poster_key, error_code"
     };
 }
 pub(crate) use asset_columns;
@@ -141,6 +142,13 @@ pub(crate) struct AssetRow<T> {
     error: Option<String>,
     created_at: T,
     updated_at: T,
+    media_info: Option<String>,
+    proxy_key: Option<String>,
+    waveform_json_key: Option<String>,
+    waveform_dat_key: Option<String>,
+    waveform_png_key: Option<String>,
+    poster_key: Option<String>,
+    error_code: Option<String>,
 }
 
 impl<T: StoredTimestamp> AssetRow<T> {
@@ -177,6 +185,15 @@ impl<T: StoredTimestamp> AssetRow<T> {
             error: self.error,
             created_at: self.created_at.decode("assets.created_at")?,
             updated_at: self.updated_at.decode("assets.updated_at")?,
+            media_info: self.media_info,
+            outputs: AssetOutputs {
+                proxy_key: self.proxy_key,
+                waveform_json_key: self.waveform_json_key,
+                waveform_dat_key: self.waveform_dat_key,
+                waveform_png_key: self.waveform_png_key,
+                poster_key: self.poster_key,
+            },
+            error_code: self.error_code,
         })
     }
 }

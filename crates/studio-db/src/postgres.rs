@@ -54,6 +54,11 @@ const MIGRATIONS: MigrationList = &[
         "queue",
         include_str!("../migrations/postgres/0003_queue.sql"),
     ),
+    (
+        4,
+        "asset outputs",
+        include_str!("../migrations/postgres/0004_asset_outputs.sql"),
+    ),
 ];
 
 /// How long to wait for a connection (including establishing a new one) before failing: a

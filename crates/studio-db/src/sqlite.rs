@@ -58,6 +58,11 @@ const MIGRATIONS: MigrationList = &[
         "queue",
         include_str!("../migrations/sqlite/0003_queue.sql"),
     ),
+    (
+        4,
+        "asset outputs",
+        include_str!("../migrations/sqlite/0004_asset_outputs.sql"),
+    ),
 ];
 
 /// How long a connection waits for another connection's write lock before giving up with

@@ -198,6 +198,10 @@ impl TestApp {
         raw.jwt_secret = Some(SecretString::from(secret.clone()));
         // Tests must pass on a machine with little disk; /ready tests set their own minimum.
         raw.min_free_temp_bytes = 1;
+        // Most tests upload bytes that are not media and look at the asset right after: a
+        // worker processing (and failing) them meanwhile would race those checks. Tests of the
+        // pipeline turn it on.
+        raw.run_in_process_worker = false;
         adjust(&mut raw);
         let config = raw.validate().expect("valid test configuration");
         let app = Application::build(&config)

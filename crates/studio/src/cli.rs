@@ -85,11 +85,16 @@ async fn worker(config: Config) -> anyhow::Result<()> {
             .await
             .context("Redis does not answer PING")?;
     }
+    let (blobs, _) = startup::blob_store(&config, config.bind).await?;
+    let worker = crate::jobs::worker(&config, store.clone(), blobs).await?;
     tracing::info!(
         database = store.backend(),
+        concurrency = config.worker.concurrency,
         "worker connected; waiting for jobs"
     );
-    token.cancelled().await;
+    // Returns after SIGTERM once running jobs finished (within `shutdown_timeout_secs`) or were
+    // handed back to the queue.
+    worker.run(token).await.context("the worker failed")?;
     tracing::info!("worker stopped");
     Ok(())
 }

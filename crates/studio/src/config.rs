@@ -26,6 +26,10 @@ pub const DEFAULT_CONFIG_FILE: &str = "studio.toml";
 /// Shortest HS256 secret accepted: RFC 7518 asks for a key at least as long as the hash (256 bits).
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
+/// Shortest job lease: heartbeats go every third of it, and a shorter one would lose jobs to a
+/// busy database.
+pub const MIN_JOB_LEASE_SECS: u64 = 3;
+
 /// Settings as written, before validation. Field names are the file keys and, in capitals with
 /// the `STUDIO_` prefix, the environment variables.
 #[derive(Debug, Clone, Deserialize)]
@@ -68,6 +72,9 @@ pub struct RawConfig {
     pub storage_webhook_token: Option<SecretString>,
     pub storage_webhook_secret: Option<SecretString>,
     pub reconcile_interval_secs: u64,
+    pub run_in_process_worker: bool,
+    pub worker_concurrency: usize,
+    pub job_lease_secs: u64,
 }
 
 /// How log lines are written.
@@ -137,6 +144,19 @@ pub struct Config {
     pub log_format: LogFormat,
     pub log_level: String,
     pub media: MediaConfig,
+    pub worker: WorkerSettings,
+}
+
+/// How jobs run (the in-process worker of `serve` and `studio worker`).
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Whether `studio serve` also runs jobs; off when separate `studio worker`s do.
+    pub in_process: bool,
+    /// Media jobs one worker process runs at once.
+    pub concurrency: usize,
+    /// How long a claim holds a job: a dead worker's job runs again this long after its last
+    /// heartbeat.
+    pub lease: Duration,
 }
 
 /// Every problem found in the configuration, one per line.
@@ -334,6 +354,15 @@ impl RawConfig {
         }
 
         let media = media::validate(&self, &mut bad);
+        if self.worker_concurrency == 0 {
+            bad("worker_concurrency", "must be greater than 0".to_owned());
+        }
+        if self.job_lease_secs < MIN_JOB_LEASE_SECS {
+            bad(
+                "job_lease_secs",
+                format!("must be at least {MIN_JOB_LEASE_SECS}"),
+            );
+        }
 
         if !errors.is_empty() {
             return Err(ConfigError(errors));
@@ -363,6 +392,11 @@ impl RawConfig {
             log_format: self.log_format,
             log_level: self.log_level,
             media,
+            worker: WorkerSettings {
+                in_process: self.run_in_process_worker,
+                concurrency: self.worker_concurrency,
+                lease: Duration::from_secs(self.job_lease_secs),
+            },
             data_dir: self.data_dir,
         })
     }

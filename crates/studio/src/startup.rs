@@ -30,6 +30,8 @@ pub struct Application {
     reconcile_interval: Duration,
     shutdown_timeout: Duration,
     store: Arc<dyn Store>,
+    /// The in-process job worker, unless `run_in_process_worker = false`.
+    worker: Option<studio_queue::Worker>,
 }
 
 /// Opens the configured store, applying migrations when configured to.
@@ -172,7 +174,13 @@ impl Application {
             media: Arc::new(media),
             queue: Arc::new(studio_queue::EmbeddedQueue::new(store.clone())),
         };
+        let worker = if config.worker.in_process {
+            Some(crate::jobs::worker(config, store.clone(), state.blobs.clone()).await?)
+        } else {
+            None
+        };
         Ok(Self {
+            worker,
             listener,
             router: studio_http::router(state.clone()),
             state,
@@ -212,6 +220,11 @@ impl Application {
             self.reconcile_interval,
             shutdown.clone(),
         ));
+        // Same shutdown token: on SIGTERM the worker stops claiming, lets running jobs finish
+        // within the shutdown timeout and hands the rest back.
+        let worker = self
+            .worker
+            .map(|worker| tokio::spawn(worker.run(shutdown.clone())));
         let server = axum::serve(
             self.listener,
             self.router
@@ -233,6 +246,13 @@ impl Application {
             }
         }
         reconciler.abort();
+        if let Some(worker) = worker {
+            match worker.await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => tracing::error!(error = %err, "the job worker failed"),
+                Err(err) => tracing::error!(error = %err, "the job worker panicked"),
+            }
+        }
         tracing::info!("stopped");
         Ok(())
     }

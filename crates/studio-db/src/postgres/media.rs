@@ -21,7 +21,8 @@ use super::PgStore;
 use crate::media_rows::{self, Release, UsageRow, asset_columns, size_to_sql};
 use crate::rows::now;
 use crate::{
-    AssetRecord, Confirmed, DbError, IntentError, JobRecord, MediaStore, NewAsset, NewJob, Usage,
+    AssetOutputs, AssetRecord, Confirmed, DbError, IntentError, JobRecord, MediaStore, NewAsset,
+    NewJob, Usage,
 };
 
 /// Rows as PostgreSQL hands them over: the driver decodes `timestamptz` itself.
@@ -287,6 +288,82 @@ impl MediaStore for PgStore {
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(AssetRow::into_record).collect()
+    }
+
+    async fn start_processing(&self, id: &AssetId) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE assets SET status = 'processing', error = NULL, error_code = NULL, \
+                               updated_at = $2 \
+             WHERE id = $1 AND status IN ('uploaded', 'failed', 'ready')",
+        )
+        .bind(id.as_str())
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 1 {
+            return Ok(true);
+        }
+        self.asset(id).await?.ok_or(DbError::NotFound)?;
+        Ok(false)
+    }
+
+    async fn finish_processing(
+        &self,
+        id: &AssetId,
+        outputs: &AssetOutputs,
+        media_info: &str,
+    ) -> Result<AssetRecord, DbError> {
+        // One conditional UPDATE: the outputs and the move to `ready` land together or not at
+        // all, and running it twice writes the same values again.
+        let row: Option<AssetRow> = sqlx::query_as(concat!(
+            "UPDATE assets SET status = 'ready', media_info = $2, proxy_key = $3, \
+                               waveform_json_key = $4, waveform_dat_key = $5, \
+                               waveform_png_key = $6, poster_key = $7, error = NULL, \
+                               error_code = NULL, updated_at = $8 \
+             WHERE id = $1 AND status IN ('processing', 'ready') RETURNING ",
+            asset_columns!()
+        ))
+        .bind(id.as_str())
+        .bind(media_info)
+        .bind(&outputs.proxy_key)
+        .bind(&outputs.waveform_json_key)
+        .bind(&outputs.waveform_dat_key)
+        .bind(&outputs.waveform_png_key)
+        .bind(&outputs.poster_key)
+        .bind(now())
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = row {
+            return row.into_record();
+        }
+        self.asset(id).await?.ok_or(DbError::NotFound)?;
+        Err(DbError::Conflict {
+            constraint: "asset_not_processing".to_owned(),
+        })
+    }
+
+    async fn fail_processing(
+        &self,
+        id: &AssetId,
+        code: &str,
+        message: &str,
+    ) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE assets SET status = 'failed', error_code = $2, error = $3, \
+                               updated_at = $4 \
+             WHERE id = $1 AND status IN ('uploaded', 'processing', 'failed')",
+        )
+        .bind(id.as_str())
+        .bind(code)
+        .bind(message)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 1 {
+            return Ok(true);
+        }
+        self.asset(id).await?.ok_or(DbError::NotFound)?;
+        Ok(false)
     }
 
     async fn job(&self, id: &JobId) -> Result<Option<JobRecord>, DbError> {

@@ -10,8 +10,8 @@ use studio_core::{
     AssetId, AssetKind, AssetStatus, JobId, MemberRole, ProjectId, ProjectName, UserId,
 };
 use studio_db::{
-    AssetRecord, Confirmed, DbError, IntentError, NewAsset, NewJob, NewProject, ProjectRecord,
-    Store, Usage,
+    AssetOutputs, AssetRecord, Confirmed, DbError, IntentError, NewAsset, NewJob, NewProject,
+    ProjectRecord, Store, Usage,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -39,6 +39,10 @@ backend_tests!(
     webhook_deliveries_are_recorded_once,
     sizes_past_i64_are_refused_not_wrapped,
     corrupt_media_rows_are_errors_not_panics,
+    processing_moves_an_asset_to_ready_with_its_outputs,
+    finishing_twice_ends_in_one_ready,
+    failing_records_a_code_and_reprocessing_clears_it,
+    processing_a_pending_or_missing_asset_is_refused,
 );
 
 // ---- helpers -------------------------------------------------------------------------------
@@ -679,4 +683,155 @@ async fn corrupt_media_rows_are_errors_not_panics(db: TestDb) {
     assert!(matches!(outcome, Err(DbError::Corrupt(_))), "{outcome:?}");
     let outcome = store.usage(&alice).await;
     assert!(matches!(outcome, Err(DbError::Corrupt(_))), "{outcome:?}");
+}
+
+// ---- processing ----------------------------------------------------------------------------
+
+fn outputs_for(asset: &AssetRecord) -> AssetOutputs {
+    let base = format!("derived/{}/{}", asset.project_id, asset.id);
+    AssetOutputs {
+        proxy_key: Some(format!("{base}/proxy.mp4")),
+        waveform_json_key: Some(format!("{base}/waveform.json")),
+        waveform_dat_key: Some(format!("{base}/waveform.dat")),
+        waveform_png_key: Some(format!("{base}/waveform.png")),
+        poster_key: Some(format!("{base}/poster.jpg")),
+    }
+}
+
+async fn processing_moves_an_asset_to_ready_with_its_outputs(db: TestDb) {
+    let store = &*db.store;
+    let alice = user("alice");
+    let film = project(store, &alice).await;
+    let asset = intent(store, &film.id, &alice, MIB).await;
+    let asset = confirm(store, &asset, MIB).await.asset;
+    assert_eq!(asset.outputs, AssetOutputs::default());
+    assert_eq!(asset.media_info, None);
+
+    assert!(store.start_processing(&asset.id).await.unwrap());
+    assert_eq!(
+        store.asset(&asset.id).await.unwrap().unwrap().status,
+        AssetStatus::Processing
+    );
+    // Already processing: a re-run carries on without a second transition.
+    assert!(!store.start_processing(&asset.id).await.unwrap());
+
+    let outputs = outputs_for(&asset);
+    let ready = store
+        .finish_processing(&asset.id, &outputs, r#"{"durationSecs":2.0}"#)
+        .await
+        .unwrap();
+    assert_eq!(ready.status, AssetStatus::Ready);
+    assert_eq!(ready.outputs, outputs);
+    assert_eq!(ready.media_info.as_deref(), Some(r#"{"durationSecs":2.0}"#));
+    assert_eq!(ready.error_code, None);
+    assert_eq!(store.asset(&asset.id).await.unwrap().unwrap(), ready);
+    // Usage is untouched by processing.
+    assert_eq!(store.usage(&alice).await.unwrap(), usage(MIB, 0));
+}
+
+async fn finishing_twice_ends_in_one_ready(db: TestDb) {
+    let store = &*db.store;
+    let alice = user("alice");
+    let film = project(store, &alice).await;
+    let asset = intent(store, &film.id, &alice, MIB).await;
+    let asset = confirm(store, &asset, MIB).await.asset;
+    assert!(store.start_processing(&asset.id).await.unwrap());
+    let outputs = outputs_for(&asset);
+    store
+        .finish_processing(&asset.id, &outputs, "{}")
+        .await
+        .unwrap();
+    // A re-run after a crash between the upload and the job's settlement: same keys again.
+    let without_poster = AssetOutputs {
+        poster_key: None,
+        ..outputs.clone()
+    };
+    let again = store
+        .finish_processing(&asset.id, &without_poster, r#"{"x":1}"#)
+        .await
+        .unwrap();
+    assert_eq!(again.status, AssetStatus::Ready);
+    assert_eq!(again.outputs, without_poster);
+    assert_eq!(again.media_info.as_deref(), Some(r#"{"x":1}"#));
+    let listed = store.list_assets(&film.id).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].status, AssetStatus::Ready);
+}
+
+async fn failing_records_a_code_and_reprocessing_clears_it(db: TestDb) {
+    let store = &*db.store;
+    let alice = user("alice");
+    let film = project(store, &alice).await;
+    let asset = intent(store, &film.id, &alice, MIB).await;
+    let asset = confirm(store, &asset, MIB).await.asset;
+    assert!(store.start_processing(&asset.id).await.unwrap());
+    assert!(
+        store
+            .fail_processing(&asset.id, "not_media", "Invalid data found")
+            .await
+            .unwrap()
+    );
+    let failed = store.asset(&asset.id).await.unwrap().unwrap();
+    assert_eq!(failed.status, AssetStatus::Failed);
+    assert_eq!(failed.error_code.as_deref(), Some("not_media"));
+    assert_eq!(failed.error.as_deref(), Some("Invalid data found"));
+    // Finishing a failed asset without starting again is a conflict.
+    assert!(matches!(
+        store
+            .finish_processing(&asset.id, &outputs_for(&asset), "{}")
+            .await,
+        Err(DbError::Conflict { .. })
+    ));
+
+    // Reprocessing: failed → processing clears the error; so does ready → processing.
+    assert!(store.start_processing(&asset.id).await.unwrap());
+    let again = store.asset(&asset.id).await.unwrap().unwrap();
+    assert_eq!(again.status, AssetStatus::Processing);
+    assert_eq!((again.error, again.error_code), (None, None));
+    store
+        .finish_processing(&asset.id, &outputs_for(&asset), "{}")
+        .await
+        .unwrap();
+    assert!(store.start_processing(&asset.id).await.unwrap());
+    // A ready asset cannot be failed directly; a processing one can.
+    assert!(
+        store
+            .fail_processing(&asset.id, "processing_failed", "boom")
+            .await
+            .unwrap()
+    );
+}
+
+async fn processing_a_pending_or_missing_asset_is_refused(db: TestDb) {
+    let store = &*db.store;
+    let alice = user("alice");
+    let film = project(store, &alice).await;
+    let pending = intent(store, &film.id, &alice, MIB).await;
+    assert!(!store.start_processing(&pending.id).await.unwrap());
+    assert!(!store.fail_processing(&pending.id, "x", "y").await.unwrap());
+    assert!(matches!(
+        store
+            .finish_processing(&pending.id, &outputs_for(&pending), "{}")
+            .await,
+        Err(DbError::Conflict { .. })
+    ));
+    assert_eq!(
+        store.asset(&pending.id).await.unwrap().unwrap().status,
+        AssetStatus::PendingUpload
+    );
+    let missing = AssetId::generate();
+    assert!(matches!(
+        store.start_processing(&missing).await,
+        Err(DbError::NotFound)
+    ));
+    assert!(matches!(
+        store.fail_processing(&missing, "x", "y").await,
+        Err(DbError::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .finish_processing(&missing, &AssetOutputs::default(), "{}")
+            .await,
+        Err(DbError::NotFound)
+    ));
 }

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use studio_core::{AssetId, AssetKind, AssetStatus, JobId, ProjectId, UserId};
 use studio_db::AssetRecord;
+use studio_storage::BlobKey;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -46,8 +47,17 @@ pub struct AssetOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub job_id: Option<JobId>,
+    /// Why processing failed, readable (the last ffmpeg lines, not a dump).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// A stable code when processing failed (e.g. `not_media`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// The probed metadata once processed: `kind`, `durationSecs`, `width`, `height`,
+    /// `rotationDegrees`, `frameRate`, `variableFrameRate`, codecs, `hasAudio`, `hasVideo`, …
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
     /// When an unfinished upload intent lapses.
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
@@ -63,12 +73,29 @@ pub struct AssetOut {
     pub urls: Option<AssetUrls>,
 }
 
-/// Signed GET URLs of an asset's files.
-#[derive(Debug, Serialize, ToSchema)]
+/// Signed GET URLs of an asset's files. The derived files (once `ready`) are for every member;
+/// the original for editors and the owner only.
+#[derive(Debug, Default, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct AssetUrls {
     /// The original upload: editors and the owner only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub original: Option<SignedRequestOut>,
+    /// The proxy the editor plays: H.264 MP4, AAC `.m4a` for audio, JPEG for images.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<SignedRequestOut>,
+    /// The waveform, audiowaveform JSON (version 2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waveform_json: Option<SignedRequestOut>,
+    /// The waveform, audiowaveform binary `.dat` (version 2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waveform_dat: Option<SignedRequestOut>,
+    /// The waveform drawn as a PNG.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waveform_png: Option<SignedRequestOut>,
+    /// A poster frame (JPEG), for video.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub poster: Option<SignedRequestOut>,
 }
 
 impl From<AssetRecord> for AssetOut {
@@ -85,6 +112,12 @@ impl From<AssetRecord> for AssetOut {
             status: asset.status,
             job_id: asset.job_id,
             error: asset.error,
+            error_code: asset.error_code,
+            // Written by the job as a JSON object; anything else is not shown.
+            metadata: asset
+                .media_info
+                .as_deref()
+                .and_then(|json| serde_json::from_str(json).ok()),
             expires_at: asset.expires_at,
             created_at: asset.created_at,
             updated_at: asset.updated_at,
@@ -128,8 +161,32 @@ async fn get_asset(
     } else {
         None
     };
+    let mut urls = AssetUrls {
+        original,
+        ..AssetUrls::default()
+    };
+    if access.asset.status == AssetStatus::Ready {
+        let outputs = &access.asset.outputs;
+        let sign = |key: &Option<String>| -> Result<Option<SignedRequestOut>, ApiError> {
+            key.as_deref()
+                .map(|key| {
+                    let key = BlobKey::parse(key).map_err(|e| ApiError::internal(&e))?;
+                    Ok(state
+                        .blobs
+                        .presign_get(&key, state.media.download_url_ttl)
+                        .map_err(storage_error)?
+                        .into())
+                })
+                .transpose()
+        };
+        urls.proxy = sign(&outputs.proxy_key)?;
+        urls.waveform_json = sign(&outputs.waveform_json_key)?;
+        urls.waveform_dat = sign(&outputs.waveform_dat_key)?;
+        urls.waveform_png = sign(&outputs.waveform_png_key)?;
+        urls.poster = sign(&outputs.poster_key)?;
+    }
     let mut out = AssetOut::from(access.asset);
-    out.urls = Some(AssetUrls { original });
+    out.urls = Some(urls);
     Ok(Json(out))
 }
 

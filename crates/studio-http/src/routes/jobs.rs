@@ -261,7 +261,7 @@ pub struct ReprocessOut {
         (status = 202, description = "Processing queued", body = ReprocessOut),
         (status = 403, description = "Viewers cannot reprocess", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such asset, or no access", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not uploaded yet, or being processed", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No confirmed upload yet", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -271,13 +271,13 @@ async fn reprocess_asset(
 ) -> Result<(StatusCode, Json<ReprocessOut>), ApiError> {
     let asset = access.asset;
     match asset.status {
-        AssetStatus::Uploaded | AssetStatus::Ready | AssetStatus::Failed => {}
-        AssetStatus::Processing => {
-            return Err(ApiError::new(
-                ErrorCode::Conflict,
-                "The asset is being processed; wait for its job to end.",
-            ));
-        }
+        // `processing` too: a cancelled or abandoned job can leave an asset there, and a new
+        // job is how it gets out. Two jobs on one asset write the same keys and the database
+        // makes one transition to `ready`, so a double click costs work, not correctness.
+        AssetStatus::Uploaded
+        | AssetStatus::Ready
+        | AssetStatus::Failed
+        | AssetStatus::Processing => {}
         AssetStatus::PendingUpload | AssetStatus::Expired => {
             return Err(ApiError::new(
                 ErrorCode::UploadIncomplete,

@@ -14,6 +14,7 @@ mod media;
 mod members;
 mod memory;
 mod openapi;
+mod pipeline;
 mod projects;
 mod reconciler;
 mod support;

@@ -19,12 +19,14 @@ const MIB: u64 = 1024 * 1024;
 const NODE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Parts of 5 MiB (Uppy's and S3's smallest), multipart above 5 MiB; the reconciler is slowed
-/// down so the test, not a reconciler pass, decides when a single upload is confirmed.
+/// down so the test, not a reconciler pass, decides when a single upload is confirmed; no
+/// in-process worker, so a confirmed asset stays `uploaded` (its bytes are not media).
 async fn spawn() -> TestApp {
     TestApp::spawn_with(|c| {
         c.multipart_threshold_bytes = 5 * MIB;
         c.multipart_part_size_bytes = 5 * MIB;
         c.reconcile_interval_secs = 3600;
+        c.run_in_process_worker = false;
     })
     .await
 }
