@@ -20,3 +20,4 @@ mod reconciler;
 mod support;
 mod uppy;
 mod webhooks;
+mod workers;

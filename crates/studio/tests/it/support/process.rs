@@ -96,3 +96,57 @@ pub fn tokio_stream_from<T: Send + 'static>(
 ) -> impl futures::Stream<Item = T> + Send + 'static {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
+
+/// A `studio worker` command for the app `config` describes: the same database, data dir (so
+/// local blobs and temp space) and storage, JSON logs on a piped stdout; no migrations.
+pub fn worker(dir: &Path, config: &studio::Config) -> Command {
+    use secrecy::ExposeSecret as _;
+    use studio::config::StorageConfig;
+
+    let mut command = studio(dir, &config.database_url);
+    command
+        .env("STUDIO_DATA_DIR", &config.data_dir)
+        .env("STUDIO_AUTO_MIGRATE", "false")
+        .arg("worker")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let StorageConfig::S3 {
+        url,
+        access_key_id,
+        secret_access_key,
+    } = &config.media.storage
+    {
+        command
+            .env("STUDIO_STORAGE_URL", url)
+            .env("STUDIO_S3_ACCESS_KEY_ID", access_key_id)
+            .env(
+                "STUDIO_S3_SECRET_ACCESS_KEY",
+                secret_access_key.expose_secret(),
+            );
+    }
+    command
+}
+
+/// Collects a child's stdout lines (its JSON logs) until it closes.
+pub fn stdout_lines(child: &mut Child) -> tokio::task::JoinHandle<Vec<String>> {
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+    tokio::spawn(async move {
+        let mut lines = Vec::new();
+        while let Ok(Some(line)) = stdout.next_line().await {
+            lines.push(line);
+        }
+        lines
+    })
+}
+
+/// Kills a child outright (`kill -KILL`): no shutdown, no hand-back, like a crashed machine.
+pub async fn kill(child: &Child) {
+    let pid = child.id().expect("running").to_string();
+    let status = Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success());
+}
