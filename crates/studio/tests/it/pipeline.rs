@@ -6,90 +6,18 @@
 use std::path::Path;
 use std::time::Duration;
 
-use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 use studio_core::JobId;
 use studio_db::JobState;
 use studio_testkit::TestApp;
 
+use crate::support::media::{make_clip, upload};
 use crate::support::process;
 
 /// How long to wait between looks at the asset, and how many looks before giving up (a bound on
 /// the loop, not an assertion about speed: generous for a slow CI machine).
 const POLL: Duration = Duration::from_millis(100);
 const MAX_POLLS: u32 = 1200;
-
-/// A 2 s 1280×720 test pattern with a 440 Hz tone, made with ffmpeg.
-async fn make_clip(dir: &Path) -> Vec<u8> {
-    let path = dir.join("clip.mp4");
-    let status = tokio::process::Command::new("ffmpeg")
-        .args([
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=1280x720:rate=30:duration=2",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000:duration=2",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-shortest",
-        ])
-        .arg(&path)
-        .status()
-        .await
-        .expect("ffmpeg runs");
-    assert!(status.success(), "ffmpeg could not make the test clip");
-    tokio::fs::read(&path).await.unwrap()
-}
-
-/// Intent → signed PUT → complete; returns (asset id, job id).
-async fn upload(
-    app: &TestApp,
-    user: &str,
-    project: &str,
-    name: &str,
-    bytes: Vec<u8>,
-) -> (String, String) {
-    let response = app
-        .request(Method::POST, "/api/media/upload-intent", user)
-        .json(&json!({"projectId": project, "filename": name, "contentType": "video/mp4", "size": bytes.len()}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let intent: Value = response.json().await.unwrap();
-    let signed = &intent["upload"];
-    let method = Method::from_bytes(signed["method"].as_str().unwrap().as_bytes()).unwrap();
-    let mut put = app.client.request(method, signed["url"].as_str().unwrap());
-    for (header, value) in signed["headers"].as_object().unwrap() {
-        if header != "content-length" {
-            put = put.header(header, value.as_str().unwrap());
-        }
-    }
-    let put = put.body(bytes).send().await.unwrap();
-    assert!(put.status().is_success(), "PUT answered {}", put.status());
-    let asset = intent["assetId"].as_str().unwrap().to_owned();
-    let done = app
-        .request(Method::POST, &format!("/api/media/{asset}/complete"), user)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(done.status(), 202);
-    let done: Value = done.json().await.unwrap();
-    (asset, done["jobId"].as_str().unwrap().to_owned())
-}
 
 /// Polls `GET /api/assets/{id}` until it is `ready` or `failed`.
 async fn settled(app: &TestApp, user: &str, asset: &str) -> Value {
@@ -172,7 +100,7 @@ async fn an_uploaded_video_becomes_ready_with_proxy_waveform_and_poster() {
         "olivia",
         &project,
         "clip.mp4",
-        make_clip(dir.path()).await,
+        make_clip(dir.path(), "clip.mp4", 2.0).await,
     )
     .await;
 
@@ -277,7 +205,7 @@ async fn a_separate_worker_process_runs_the_job() {
         "olivia",
         &project,
         "clip.mp4",
-        make_clip(dir.path()).await,
+        make_clip(dir.path(), "clip.mp4", 2.0).await,
     )
     .await;
     let waiting = app

@@ -1,5 +1,6 @@
 //! Small assertions shared by the test modules.
 
+pub mod media;
 pub mod process;
 
 use reqwest::Response;
