@@ -26,8 +26,8 @@ pub use media::{
 };
 pub use open::{MigrateMode, open};
 pub use queue::{
-    ClaimedJob, DEFAULT_MAX_ATTEMPTS, EnqueueOptions, HeartbeatOutcome, JobCount, JobState,
-    QueueJob, QueueStore,
+    AttemptStart, ClaimedJob, DEFAULT_MAX_ATTEMPTS, EnqueueOptions, HeartbeatOutcome, JobCount,
+    JobState, QueueJob, QueueStore,
 };
 pub use store::{
     Member, NewProject, Page, PageCursor, ProjectPatch, ProjectRecord, ProjectWithRole, Store,

@@ -59,6 +59,11 @@ const MIGRATIONS: MigrationList = &[
         "asset outputs",
         include_str!("../migrations/postgres/0004_asset_outputs.sql"),
     ),
+    (
+        5,
+        "job relay",
+        include_str!("../migrations/postgres/0005_job_relay.sql"),
+    ),
 ];
 
 /// How long to wait for a connection (including establishing a new one) before failing: a

@@ -164,6 +164,18 @@ pub enum HeartbeatOutcome {
     Lost,
 }
 
+/// What [`QueueStore::start_attempt`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttemptStart {
+    /// The job is now `active`, leased to the worker, with one more attempt: run it.
+    Started(ClaimedJob),
+    /// The job must not run: it is finished, or was settled just now because it was cancelled
+    /// or out of attempts while a dead worker held it. As it stands after that.
+    Over(QueueJob),
+    /// No such job (never recorded, or purged).
+    Unknown,
+}
+
 /// How many jobs of a kind are in a state (for metrics).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobCount {
@@ -193,6 +205,28 @@ pub trait QueueStore: Send + Sync + 'static {
         lease: std::time::Duration,
         limit: u32,
     ) -> Result<Vec<ClaimedJob>, DbError>;
+
+    /// Starts an attempt of one given job for `worker`, when an external engine (BullMQ)
+    /// delivers it, rather than picking due jobs like [`QueueStore::claim`]: the engine decides
+    /// when a job runs (delays, backoff) and who runs it. A `queued`, `retrying` or `active`
+    /// job becomes `active`, leased to `worker` for `lease`, with one more attempt; `active`
+    /// included because the engine re-delivers a job whose worker died (its lock lapsed), and
+    /// the new worker takes it over. Like a claim of a lapsed job, an `active` job that used all
+    /// its attempts or whose cancellation was requested is settled (`failed` with
+    /// `lease_lapsed`, or `cancelled`) instead of run again.
+    async fn start_attempt(
+        &self,
+        job: &JobId,
+        worker: &str,
+        lease: std::time::Duration,
+    ) -> Result<AttemptStart, DbError>;
+
+    /// Waiting (`queued`/`retrying`) jobs not yet handed to the external engine: the outbox the
+    /// relay drains, oldest first.
+    async fn unrelayed_jobs(&self, limit: u32) -> Result<Vec<QueueJob>, DbError>;
+
+    /// Records that `jobs` were handed to the external engine (so the relay skips them).
+    async fn mark_relayed(&self, jobs: &[JobId]) -> Result<(), DbError>;
 
     /// Extends `worker`'s lease on `job` by `lease` from now, if it still holds it.
     async fn heartbeat(
@@ -371,8 +405,9 @@ pub(crate) fn clamp_progress(percent: f64) -> f64 {
     }
 }
 
-/// The kinds a claim asks for, as a JSON array (SQLite reads it with `json_each`).
-pub(crate) fn kinds_json(kinds: &[&str]) -> String {
+/// Strings (the kinds a claim asks for, job ids) as a JSON array: SQLite reads it with
+/// `json_each`, one bound parameter whatever the count.
+pub(crate) fn json_strings(kinds: &[&str]) -> String {
     let quoted: Vec<String> = kinds
         .iter()
         .map(|kind| {
@@ -406,9 +441,9 @@ mod tests {
 
     #[test]
     fn kinds_are_quoted_as_json() {
-        assert_eq!(kinds_json(&[]), "[]");
-        assert_eq!(kinds_json(&["a", "b\"c\\"]), r#"["a","b\"c\\"]"#);
-        assert_eq!(kinds_json(&["\n"]), r#"["\u000a"]"#);
+        assert_eq!(json_strings(&[]), "[]");
+        assert_eq!(json_strings(&["a", "b\"c\\"]), r#"["a","b\"c\\"]"#);
+        assert_eq!(json_strings(&["\n"]), r#"["\u000a"]"#);
     }
 
     #[test]

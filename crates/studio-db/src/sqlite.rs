@@ -63,6 +63,11 @@ const MIGRATIONS: MigrationList = &[
         "asset outputs",
         include_str!("../migrations/sqlite/0004_asset_outputs.sql"),
     ),
+    (
+        5,
+        "job relay",
+        include_str!("../migrations/sqlite/0005_job_relay.sql"),
+    ),
 ];
 
 /// How long a connection waits for another connection's write lock before giving up with

@@ -51,34 +51,9 @@ impl JobQueue for EmbeddedQueue {
         payload: serde_json::Value,
         options: JobOptions,
     ) -> Result<JobId, QueueError> {
-        let id = options.id.unwrap_or_else(JobId::generate);
-        let run_at = options.delay.map(|delay| {
-            OffsetDateTime::now_utc()
-                + time::Duration::try_from(delay).unwrap_or(time::Duration::MAX)
-        });
-        let new = NewJob {
-            idempotency_key: options
-                .idempotency_key
-                .unwrap_or_else(|| id.as_str().to_owned()),
-            id,
-            kind: kind.to_owned(),
-            payload: serde_json::to_string(&payload)?,
-            request_id: options.request_id,
-        };
-        let job = self
-            .store
-            .enqueue(
-                new,
-                EnqueueOptions {
-                    priority: options.priority,
-                    run_at,
-                    max_attempts: options
-                        .max_attempts
-                        .unwrap_or(studio_db::DEFAULT_MAX_ATTEMPTS),
-                },
-            )
-            .await?;
-        Ok(job.id)
+        Ok(enqueue_in_table(&*self.store, kind, payload, options)
+            .await?
+            .id)
     }
 
     async fn status(&self, id: &JobId) -> Result<Option<QueueJob>, QueueError> {
@@ -94,6 +69,42 @@ impl JobQueue for EmbeddedQueue {
     }
 }
 
+/// Records a job in the `jobs` table (idempotent on its key); returns it as recorded (the
+/// existing one when the key was used before). Both engines enqueue through here.
+pub(crate) async fn enqueue_in_table(
+    store: &dyn Store,
+    kind: &str,
+    payload: serde_json::Value,
+    options: JobOptions,
+) -> Result<QueueJob, QueueError> {
+    let id = options.id.unwrap_or_else(JobId::generate);
+    let run_at = options.delay.map(|delay| {
+        OffsetDateTime::now_utc() + time::Duration::try_from(delay).unwrap_or(time::Duration::MAX)
+    });
+    let new = NewJob {
+        idempotency_key: options
+            .idempotency_key
+            .unwrap_or_else(|| id.as_str().to_owned()),
+        id,
+        kind: kind.to_owned(),
+        payload: serde_json::to_string(&payload)?,
+        request_id: options.request_id,
+    };
+    let job = store
+        .enqueue(
+            new,
+            EnqueueOptions {
+                priority: options.priority,
+                run_at,
+                max_attempts: options
+                    .max_attempts
+                    .unwrap_or(studio_db::DEFAULT_MAX_ATTEMPTS),
+            },
+        )
+        .await?;
+    Ok(job)
+}
+
 /// Where a polling subscription stands.
 struct Polling {
     store: Arc<dyn Store>,
@@ -104,8 +115,9 @@ struct Polling {
 }
 
 /// Reads the job every `interval` and yields each change, ending after a finished state (or
-/// when the job is gone, or after an error).
-fn poll_events(
+/// when the job is gone, or after an error). The table is the record on both engines, so both
+/// subscribe through here.
+pub(crate) fn poll_events(
     store: Arc<dyn Store>,
     id: JobId,
     interval: Duration,

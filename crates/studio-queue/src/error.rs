@@ -15,6 +15,9 @@ pub enum QueueError {
     /// The job is no longer this worker's: its lease lapsed and another worker may run it.
     #[error("the job's lease was lost")]
     LeaseLost,
+    /// Redis (the BullMQ engine) refused, failed or did not answer in time.
+    #[error("redis queue: {0}")]
+    Redis(String),
     /// The configuration cannot work (checked when a worker starts).
     #[error("invalid queue configuration: {0}")]
     Config(String),

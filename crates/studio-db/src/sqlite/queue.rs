@@ -23,7 +23,9 @@ use time::OffsetDateTime;
 use super::{BEGIN_WRITE, SqliteStore, encode_timestamp};
 use crate::queue::{self, LEASE_LAPSED, queue_job_columns};
 use crate::rows::now;
-use crate::{DbError, EnqueueOptions, HeartbeatOutcome, JobCount, NewJob, QueueJob, QueueStore};
+use crate::{
+    AttemptStart, DbError, EnqueueOptions, HeartbeatOutcome, JobCount, NewJob, QueueJob, QueueStore,
+};
 
 type QueueJobRow = queue::QueueJobRow<String>;
 
@@ -75,7 +77,7 @@ impl QueueStore for SqliteStore {
         let now = now();
         let stamp = encode_timestamp(now)?;
         let until = encode_timestamp(now + queue::lease_duration(lease))?;
-        let kinds = queue::kinds_json(kinds);
+        let kinds = queue::json_strings(kinds);
 
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
         // Lapsed jobs that must not run again: out of attempts, or cancelled while they ran.
@@ -123,6 +125,86 @@ impl QueueStore for SqliteStore {
             .collect::<Result<Vec<_>, _>>()?;
         queue::sort_claimed(&mut jobs);
         Ok(jobs)
+    }
+
+    async fn start_attempt(
+        &self,
+        job: &JobId,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<AttemptStart, DbError> {
+        let now = now();
+        let stamp = encode_timestamp(now)?;
+        let until = encode_timestamp(now + queue::lease_duration(lease))?;
+        // As in `claim`: first settle the job if a dead worker left it with nothing to run,
+        // then take whatever is still runnable; one write transaction, like a claim.
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        sqlx::query(
+            "UPDATE jobs SET \
+                 state = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'failed' END, \
+                 error_code = CASE WHEN cancel_requested THEN error_code ELSE ?3 END, \
+                 error = CASE WHEN cancel_requested THEN error \
+                              ELSE 'the worker stopped heartbeating on the last attempt' END, \
+                 lease_until = NULL, finished_at = ?2, updated_at = ?2 \
+             WHERE id = ?1 AND state = 'active' \
+               AND (attempts >= max_attempts OR cancel_requested)",
+        )
+        .bind(job.as_str())
+        .bind(&stamp)
+        .bind(LEASE_LAPSED)
+        .execute(&mut *tx)
+        .await?;
+        let started: Option<QueueJobRow> = sqlx::query_as(concat!(
+            "UPDATE jobs SET state = 'active', attempts = attempts + 1, lease_owner = ?2, \
+                 lease_until = ?3, heartbeat_at = ?4, started_at = ?4, updated_at = ?4, \
+                 progress = 0, stage = NULL \
+             WHERE id = ?1 AND state IN ('queued', 'retrying', 'active') \
+             RETURNING ",
+            queue_job_columns!()
+        ))
+        .bind(job.as_str())
+        .bind(worker)
+        .bind(&until)
+        .bind(&stamp)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        if let Some(row) = started {
+            return Ok(AttemptStart::Started(row.into_job()?));
+        }
+        Ok(match self.queue_job(job).await? {
+            Some(job) => AttemptStart::Over(job),
+            None => AttemptStart::Unknown,
+        })
+    }
+
+    async fn unrelayed_jobs(&self, limit: u32) -> Result<Vec<QueueJob>, DbError> {
+        let rows: Vec<QueueJobRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            queue_job_columns!(),
+            " FROM jobs WHERE relayed_at IS NULL AND state IN ('queued', 'retrying') \
+              ORDER BY created_at, id LIMIT ?1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(QueueJobRow::into_job).collect()
+    }
+
+    async fn mark_relayed(&self, jobs: &[JobId]) -> Result<(), DbError> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = jobs.iter().map(JobId::as_str).collect();
+        sqlx::query(
+            "UPDATE jobs SET relayed_at = ?2 \
+             WHERE id IN (SELECT value FROM json_each(?1)) AND relayed_at IS NULL",
+        )
+        .bind(queue::json_strings(&ids))
+        .bind(encode_timestamp(now())?)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn heartbeat(

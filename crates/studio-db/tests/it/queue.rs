@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use studio_core::{AssetId, AssetKind, JobId, ProjectId, ProjectName, UserId};
 use studio_db::{
-    EnqueueOptions, HeartbeatOutcome, JobState, NewAsset, NewJob, NewProject, QueueJob, Store,
+    AttemptStart, EnqueueOptions, HeartbeatOutcome, JobState, NewAsset, NewJob, NewProject,
+    QueueJob, Store,
 };
 use time::OffsetDateTime;
 
@@ -34,6 +35,10 @@ backend_tests!(
     purge_keeps_the_job_an_asset_points_at,
     the_outbox_job_of_an_upload_runs_through_the_queue,
     stats_count_jobs_per_kind_and_state,
+    start_attempt_takes_a_delivered_job_whatever_its_due_time,
+    start_attempt_takes_over_a_dead_workers_job,
+    start_attempt_refuses_finished_and_settles_exhausted_jobs,
+    the_relay_outbox_lists_unrelayed_waiting_jobs_once,
 );
 
 const KIND: &str = "noop";
@@ -156,10 +161,12 @@ async fn claims_follow_priority_then_due_time(db: TestDb) {
         )
         .await
         .unwrap();
+    // Due well after the first claim, even on a loaded machine (the claim happens within
+    // milliseconds, but a busy CI box once took longer than a 300 ms margin).
     let later = store
         .enqueue(
             new_job(KIND, "later"),
-            with(10, Some(now + time::Duration::milliseconds(300))),
+            with(10, Some(now + time::Duration::seconds(2))),
         )
         .await
         .unwrap();
@@ -172,7 +179,8 @@ async fn claims_follow_priority_then_due_time(db: TestDb) {
         "the delayed job is not due yet"
     );
 
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    let wait = later.run_at - OffsetDateTime::now_utc() + time::Duration::milliseconds(50);
+    tokio::time::sleep(Duration::try_from(wait).unwrap_or_default()).await;
     let claimed = store.claim("w", &[KIND], LEASE, 10).await.unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].id, later.id);
@@ -638,4 +646,161 @@ async fn the_outbox_job_of_an_upload_runs_through_the_queue(db: TestDb) {
     );
     // `MediaStore::job` sees the queue's state.
     assert_eq!(store.job(&job).await.unwrap().unwrap().state, "active");
+}
+
+fn started(outcome: AttemptStart) -> QueueJob {
+    match outcome {
+        AttemptStart::Started(job) => job,
+        other => panic!("expected a started attempt, got {other:?}"),
+    }
+}
+
+async fn start_attempt_takes_a_delivered_job_whatever_its_due_time(db: TestDb) {
+    let store = &*db.store;
+    // The external engine decides when a job runs: a job due in an hour still starts when it
+    // is delivered (the engine applied the delay itself).
+    let later = store
+        .enqueue(
+            new_job(KIND, "later"),
+            EnqueueOptions {
+                run_at: Some(OffsetDateTime::now_utc() + time::Duration::hours(1)),
+                ..EnqueueOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    let job = started(store.start_attempt(&later.id, "w", LEASE).await.unwrap());
+    assert_eq!(job.state, JobState::Active);
+    assert_eq!(job.attempts, 1);
+    assert_eq!(job.lease_owner.as_deref(), Some("w"));
+    assert!(job.lease_until.is_some());
+    assert_eq!(job.payload, r#"{"key":"later"}"#);
+    assert!(store.complete(&later.id, "w", "{}").await.unwrap());
+
+    let unknown = JobId::generate();
+    assert_eq!(
+        store.start_attempt(&unknown, "w", LEASE).await.unwrap(),
+        AttemptStart::Unknown
+    );
+}
+
+async fn start_attempt_takes_over_a_dead_workers_job(db: TestDb) {
+    let store = &*db.store;
+    let job = enqueue(store, "orphan").await;
+    started(store.start_attempt(&job.id, "dead", LEASE).await.unwrap());
+    // The engine re-delivers it (the dead worker's lock lapsed): the new worker takes it over,
+    // and the old one is refused from then on.
+    let again = started(store.start_attempt(&job.id, "alive", LEASE).await.unwrap());
+    assert_eq!(again.attempts, 2);
+    assert_eq!(again.lease_owner.as_deref(), Some("alive"));
+    assert_eq!(
+        store.heartbeat(&job.id, "dead", LEASE).await.unwrap(),
+        HeartbeatOutcome::Lost
+    );
+    assert!(!store.complete(&job.id, "dead", "{}").await.unwrap());
+    assert!(store.complete(&job.id, "alive", "{}").await.unwrap());
+
+    // A retrying job is started like a queued one.
+    let flaky = enqueue(store, "flaky").await;
+    started(store.start_attempt(&flaky.id, "w", LEASE).await.unwrap());
+    let soon = Some(OffsetDateTime::now_utc() + time::Duration::hours(1));
+    assert!(store.fail(&flaky.id, "w", "x", "boom", soon).await.unwrap());
+    assert_eq!(state(store, &flaky.id).await.state, JobState::Retrying);
+    let second = started(store.start_attempt(&flaky.id, "w", LEASE).await.unwrap());
+    assert_eq!(second.attempts, 2);
+}
+
+async fn start_attempt_refuses_finished_and_settles_exhausted_jobs(db: TestDb) {
+    let store = &*db.store;
+    let done = enqueue(store, "done").await;
+    started(store.start_attempt(&done.id, "w", LEASE).await.unwrap());
+    assert!(store.complete(&done.id, "w", "{}").await.unwrap());
+    match store.start_attempt(&done.id, "w", LEASE).await.unwrap() {
+        AttemptStart::Over(job) => assert_eq!(job.state, JobState::Completed),
+        other => panic!("a completed job must not run again: {other:?}"),
+    }
+
+    let cancelled = enqueue(store, "cancelled").await;
+    assert!(store.cancel(&cancelled.id).await.unwrap());
+    match store
+        .start_attempt(&cancelled.id, "w", LEASE)
+        .await
+        .unwrap()
+    {
+        AttemptStart::Over(job) => assert_eq!(job.state, JobState::Cancelled),
+        other => panic!("a cancelled job must not run: {other:?}"),
+    }
+
+    // One attempt allowed; its worker died mid-run; the re-delivery settles it as failed.
+    let once = store
+        .enqueue(
+            new_job(KIND, "once"),
+            EnqueueOptions {
+                max_attempts: 1,
+                ..EnqueueOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    started(store.start_attempt(&once.id, "dead", LEASE).await.unwrap());
+    match store.start_attempt(&once.id, "w", LEASE).await.unwrap() {
+        AttemptStart::Over(job) => {
+            assert_eq!(job.state, JobState::Failed);
+            assert_eq!(job.error_code.as_deref(), Some("lease_lapsed"));
+            assert_eq!(job.attempts, 1);
+        }
+        other => panic!("an exhausted job must not run again: {other:?}"),
+    }
+
+    // Cancellation requested while a dead worker ran it: the re-delivery cancels it.
+    let asked = enqueue(store, "asked").await;
+    started(store.start_attempt(&asked.id, "dead", LEASE).await.unwrap());
+    assert!(store.cancel(&asked.id).await.unwrap());
+    match store.start_attempt(&asked.id, "w", LEASE).await.unwrap() {
+        AttemptStart::Over(job) => assert_eq!(job.state, JobState::Cancelled),
+        other => panic!("a cancelled job must not run: {other:?}"),
+    }
+}
+
+async fn the_relay_outbox_lists_unrelayed_waiting_jobs_once(db: TestDb) {
+    let store = &*db.store;
+    let first = enqueue(store, "first").await;
+    let second = enqueue(store, "second").await;
+    let upload = confirmed_upload(store).await;
+    let cancelled = enqueue(store, "cancelled").await;
+    assert!(store.cancel(&cancelled.id).await.unwrap());
+
+    let pending: Vec<JobId> = store
+        .unrelayed_jobs(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|job| job.id)
+        .collect();
+    assert_eq!(
+        pending,
+        [first.id.clone(), second.id.clone(), upload.clone()],
+        "waiting jobs, oldest first; finished ones are owed to nobody"
+    );
+    assert_eq!(store.unrelayed_jobs(1).await.unwrap().len(), 1);
+
+    store
+        .mark_relayed(&[first.id.clone(), upload.clone()])
+        .await
+        .unwrap();
+    store.mark_relayed(&[]).await.unwrap();
+    let pending: Vec<JobId> = store
+        .unrelayed_jobs(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|job| job.id)
+        .collect();
+    assert_eq!(pending, [second.id]);
+    // Marking again changes nothing.
+    store
+        .mark_relayed(std::slice::from_ref(&first.id))
+        .await
+        .unwrap();
+    assert_eq!(store.unrelayed_jobs(10).await.unwrap().len(), 1);
 }

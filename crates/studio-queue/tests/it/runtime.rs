@@ -12,8 +12,8 @@ use futures::StreamExt as _;
 use serde_json::{Value, json};
 use studio_core::JobId;
 use studio_queue::{
-    EmbeddedQueue, HandlerRegistry, Job, JobContext, JobError, JobHandler, JobOptions, JobQueue,
-    JobState, QueueJob, RetryPolicy, Worker, WorkerConfig, enqueue_job,
+    HandlerRegistry, Job, JobContext, JobError, JobHandler, JobOptions, JobQueue, JobState,
+    QueueJob, RetryPolicy, Worker, WorkerConfig, enqueue_job,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -29,14 +29,16 @@ backend_tests!(
     a_dead_workers_job_runs_again_after_its_lease_lapses,
     typed_jobs_report_progress_to_subscribers,
     enqueue_options_reach_the_job,
+    higher_priority_jobs_run_first,
 );
 
 /// Long enough for anything these tests wait for on a loaded CI machine.
-const PATIENCE: Duration = Duration::from_secs(20);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(20);
 
-/// Quick settings: short polls, a short lease renewed often, quick retries.
-fn config(id: &str) -> WorkerConfig {
+/// Quick settings on the test's engine: short polls, a short lease renewed often, quick retries.
+pub(crate) fn config(db: &TestDb, id: &str) -> WorkerConfig {
     WorkerConfig {
+        engine: db.engine.clone(),
         lease: Duration::from_secs(1),
         heartbeat_interval: Duration::from_millis(200),
         poll_interval: Duration::from_millis(50),
@@ -50,13 +52,13 @@ fn config(id: &str) -> WorkerConfig {
 }
 
 /// A worker running in the background until its token fires.
-struct Running {
+pub(crate) struct Running {
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
-    fn start(
+    pub(crate) fn start(
         store: Arc<dyn studio_db::Store>,
         registry: HandlerRegistry,
         config: WorkerConfig,
@@ -68,7 +70,7 @@ impl Running {
         Self { shutdown, task }
     }
 
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.shutdown.cancel();
         tokio::time::timeout(PATIENCE, self.task)
             .await
@@ -78,7 +80,7 @@ impl Running {
 }
 
 /// Polls `check` until it gives `Some`, or panics after [`PATIENCE`].
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -93,7 +95,7 @@ where
     }
 }
 
-async fn until_state(queue: &EmbeddedQueue, id: &JobId, state: JobState) -> QueueJob {
+pub(crate) async fn until_state(queue: &dyn JobQueue, id: &JobId, state: JobState) -> QueueJob {
     eventually(&format!("{id} to be {state}"), || async {
         queue
             .status(id)
@@ -109,7 +111,7 @@ type Run = (String, u32, Instant);
 
 /// Runs of each job, by id.
 #[derive(Clone, Default)]
-struct Runs(Arc<Mutex<HashMap<JobId, Vec<Run>>>>);
+pub(crate) struct Runs(Arc<Mutex<HashMap<JobId, Vec<Run>>>>);
 
 impl Runs {
     fn record(&self, ctx: &JobContext, worker: &str) {
@@ -121,7 +123,7 @@ impl Runs {
             .push((worker.to_owned(), ctx.attempt(), Instant::now()));
     }
 
-    fn of(&self, id: &JobId) -> Vec<Run> {
+    pub(crate) fn of(&self, id: &JobId) -> Vec<Run> {
         self.0.lock().unwrap().get(id).cloned().unwrap_or_default()
     }
 
@@ -137,7 +139,7 @@ impl Runs {
 
 /// What the test handler does on each attempt.
 #[derive(Clone, Copy)]
-enum Behaviour {
+pub(crate) enum Behaviour {
     Succeed,
     /// Transient failures on the first `n` attempts, then success.
     FailTransiently(u32),
@@ -156,7 +158,7 @@ struct TestHandler {
     behaviour: Behaviour,
 }
 
-const KIND: &str = "test";
+pub(crate) const KIND: &str = "test";
 
 #[async_trait]
 impl JobHandler for TestHandler {
@@ -189,7 +191,7 @@ impl JobHandler for TestHandler {
     }
 }
 
-fn registry(worker: &str, runs: &Runs, behaviour: Behaviour) -> HandlerRegistry {
+pub(crate) fn registry(worker: &str, runs: &Runs, behaviour: Behaviour) -> HandlerRegistry {
     HandlerRegistry::new().register(TestHandler {
         worker: worker.to_owned(),
         runs: runs.clone(),
@@ -197,7 +199,7 @@ fn registry(worker: &str, runs: &Runs, behaviour: Behaviour) -> HandlerRegistry 
     })
 }
 
-async fn enqueue(queue: &EmbeddedQueue, options: JobOptions) -> JobId {
+pub(crate) async fn enqueue(queue: &dyn JobQueue, options: JobOptions) -> JobId {
     queue
         .enqueue(KIND, json!({ "n": 1 }), options)
         .await
@@ -206,11 +208,11 @@ async fn enqueue(queue: &EmbeddedQueue, options: JobOptions) -> JobId {
 
 async fn every_job_runs_once_with_two_workers(db: TestDb) {
     const JOBS: usize = 100;
-    let queue = EmbeddedQueue::new(db.store.clone());
+    let queue = db.queue().await;
     let mut ids = Vec::new();
     for index in 0..JOBS {
         let id = enqueue(
-            &queue,
+            &*queue,
             JobOptions {
                 idempotency_key: Some(format!("noop-{index}")),
                 request_id: Some(format!("req-{index}")),
@@ -224,7 +226,7 @@ async fn every_job_runs_once_with_two_workers(db: TestDb) {
     let workers: Vec<Running> = ["a", "b"]
         .iter()
         .map(|name| async {
-            let mut config = config(name);
+            let mut config = config(&db, name);
             config.default_concurrency = 4;
             Running::start(
                 db.open_again().await,
@@ -237,7 +239,7 @@ async fn every_job_runs_once_with_two_workers(db: TestDb) {
         .await;
 
     for id in &ids {
-        until_state(&queue, id, JobState::Completed).await;
+        until_state(&*queue, id, JobState::Completed).await;
     }
     for worker in workers {
         worker.stop().await;
@@ -255,15 +257,15 @@ async fn every_job_runs_once_with_two_workers(db: TestDb) {
 }
 
 async fn a_transient_failure_retries_with_backoff_then_succeeds(db: TestDb) {
-    let queue = EmbeddedQueue::new(db.store.clone());
-    let id = enqueue(&queue, JobOptions::default()).await;
+    let queue = db.queue().await;
+    let id = enqueue(&*queue, JobOptions::default()).await;
     let runs = Runs::default();
     let worker = Running::start(
         db.store.clone(),
         registry("w", &runs, Behaviour::FailTransiently(2)),
-        config("w"),
+        config(&db, "w"),
     );
-    let done = until_state(&queue, &id, JobState::Completed).await;
+    let done = until_state(&*queue, &id, JobState::Completed).await;
     worker.stop().await;
     assert_eq!(done.attempts, 3);
     assert_eq!(done.result.as_deref(), Some(r#""finally""#));
@@ -280,15 +282,15 @@ async fn a_transient_failure_retries_with_backoff_then_succeeds(db: TestDb) {
 }
 
 async fn a_permanent_failure_is_not_retried(db: TestDb) {
-    let queue = EmbeddedQueue::new(db.store.clone());
-    let id = enqueue(&queue, JobOptions::default()).await;
+    let queue = db.queue().await;
+    let id = enqueue(&*queue, JobOptions::default()).await;
     let runs = Runs::default();
     let worker = Running::start(
         db.store.clone(),
         registry("w", &runs, Behaviour::FailPermanently),
-        config("w"),
+        config(&db, "w"),
     );
-    let failed = until_state(&queue, &id, JobState::Failed).await;
+    let failed = until_state(&*queue, &id, JobState::Failed).await;
     // Give a wrong retry the time it would need to show.
     tokio::time::sleep(Duration::from_millis(500)).await;
     worker.stop().await;
@@ -299,10 +301,10 @@ async fn a_permanent_failure_is_not_retried(db: TestDb) {
 }
 
 async fn a_panicking_handler_does_not_wedge_the_job(db: TestDb) {
-    let queue = EmbeddedQueue::new(db.store.clone());
-    let id = enqueue(&queue, JobOptions::default()).await;
+    let queue = db.queue().await;
+    let id = enqueue(&*queue, JobOptions::default()).await;
     let once = enqueue(
-        &queue,
+        &*queue,
         JobOptions {
             max_attempts: Some(1),
             ..JobOptions::default()
@@ -313,26 +315,26 @@ async fn a_panicking_handler_does_not_wedge_the_job(db: TestDb) {
     let worker = Running::start(
         db.store.clone(),
         registry("w", &runs, Behaviour::PanicOnce),
-        config("w"),
+        config(&db, "w"),
     );
-    let done = until_state(&queue, &id, JobState::Completed).await;
+    let done = until_state(&*queue, &id, JobState::Completed).await;
     assert_eq!(done.attempts, 2);
     assert_eq!(done.error_code.as_deref(), Some("panicked"));
     // With no attempt left, the panic fails the job (it does not stay `active`).
-    let failed = until_state(&queue, &once, JobState::Failed).await;
+    let failed = until_state(&*queue, &once, JobState::Failed).await;
     worker.stop().await;
     assert_eq!(failed.error_code.as_deref(), Some("panicked"));
     assert!(failed.error.unwrap().contains("handler bug"));
 }
 
 async fn cancelling_a_running_job_reaches_the_handler(db: TestDb) {
-    let queue = EmbeddedQueue::new(db.store.clone());
-    let id = enqueue(&queue, JobOptions::default()).await;
+    let queue = db.queue().await;
+    let id = enqueue(&*queue, JobOptions::default()).await;
     let runs = Runs::default();
     let worker = Running::start(
         db.store.clone(),
         registry("w", &runs, Behaviour::WaitForCancel),
-        config("w"),
+        config(&db, "w"),
     );
     let running = eventually("the job to report progress", || async {
         queue
@@ -345,7 +347,7 @@ async fn cancelling_a_running_job_reaches_the_handler(db: TestDb) {
     assert_eq!(running.state, JobState::Active);
     assert_eq!(running.progress, 10.0);
     assert!(queue.cancel(&id).await.unwrap());
-    let cancelled = until_state(&queue, &id, JobState::Cancelled).await;
+    let cancelled = until_state(&*queue, &id, JobState::Cancelled).await;
     worker.stop().await;
     assert_eq!(cancelled.attempts, 1);
     assert!(cancelled.finished_at.is_some());
@@ -354,13 +356,13 @@ async fn cancelling_a_running_job_reaches_the_handler(db: TestDb) {
 }
 
 async fn graceful_shutdown_hands_back_a_job_another_worker_completes(db: TestDb) {
-    let queue = EmbeddedQueue::new(db.store.clone());
-    let id = enqueue(&queue, JobOptions::default()).await;
+    let queue = db.queue().await;
+    let id = enqueue(&*queue, JobOptions::default()).await;
     let runs = Runs::default();
     let leaving = Running::start(
         db.store.clone(),
         registry("leaving", &runs, Behaviour::Block),
-        config("leaving"),
+        config(&db, "leaving"),
     );
     eventually("the first worker to start the job", || async {
         (!runs.of(&id).is_empty()).then_some(())
@@ -383,9 +385,9 @@ async fn graceful_shutdown_hands_back_a_job_another_worker_completes(db: TestDb)
     let staying = Running::start(
         db.open_again().await,
         registry("staying", &runs, Behaviour::Succeed),
-        config("staying"),
+        config(&db, "staying"),
     );
-    let done = until_state(&queue, &id, JobState::Completed).await;
+    let done = until_state(&*queue, &id, JobState::Completed).await;
     staying.stop().await;
     assert_eq!(done.attempts, 1);
     assert_eq!(done.lease_owner.as_deref(), Some("staying"));
@@ -394,8 +396,8 @@ async fn graceful_shutdown_hands_back_a_job_another_worker_completes(db: TestDb)
 }
 
 async fn a_dead_workers_job_runs_again_after_its_lease_lapses(db: TestDb) {
-    let queue = EmbeddedQueue::new(db.store.clone());
-    let id = enqueue(&queue, JobOptions::default()).await;
+    let queue = db.queue().await;
+    let id = enqueue(&*queue, JobOptions::default()).await;
     let runs = Runs::default();
 
     // The dying worker runs on a runtime of its own, with a store of its own, so that shutting
@@ -404,6 +406,7 @@ async fn a_dead_workers_job_runs_again_after_its_lease_lapses(db: TestDb) {
     let (die, dead) = tokio::sync::oneshot::channel::<()>();
     let url = db.url.clone();
     let dying_runs = runs.clone();
+    let dying_config = config(&db, "dying");
     let dying = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -417,7 +420,7 @@ async fn a_dead_workers_job_runs_again_after_its_lease_lapses(db: TestDb) {
             let worker = Worker::new(
                 store,
                 registry("dying", &dying_runs, Behaviour::Block),
-                config("dying"),
+                dying_config,
             );
             tokio::spawn(worker.run(CancellationToken::new()));
             dead.await.ok();
@@ -439,9 +442,9 @@ async fn a_dead_workers_job_runs_again_after_its_lease_lapses(db: TestDb) {
     let rescuer = Running::start(
         db.open_again().await,
         registry("rescuer", &runs, Behaviour::Succeed),
-        config("rescuer"),
+        config(&db, "rescuer"),
     );
-    let done = until_state(&queue, &id, JobState::Completed).await;
+    let done = until_state(&*queue, &id, JobState::Completed).await;
     rescuer.stop().await;
     assert_eq!(done.attempts, 2);
     assert_eq!(done.lease_owner.as_deref(), Some("rescuer"));
@@ -472,8 +475,7 @@ impl Job for Transcode {
 }
 
 async fn typed_jobs_report_progress_to_subscribers(db: TestDb) {
-    let queue =
-        EmbeddedQueue::new(db.store.clone()).with_subscribe_interval(Duration::from_millis(20));
+    let queue = db.queue().await;
     let job = Transcode {
         asset: "ast_1".to_owned(),
     };
@@ -481,12 +483,12 @@ async fn typed_jobs_report_progress_to_subscribers(db: TestDb) {
         request_id: Some("req-typed".to_owned()),
         ..JobOptions::default()
     };
-    let id = enqueue_job(&queue, &job, options).await.unwrap();
+    let id = enqueue_job(&*queue, &job, options).await.unwrap();
     let events = queue.subscribe(id.clone());
     let worker = Running::start(
         db.open_again().await,
         HandlerRegistry::new().register_job::<Transcode>(Arc::new(Duration::from_millis(300))),
-        config("typed"),
+        config(&db, "typed"),
     );
     let events: Vec<_> = tokio::time::timeout(PATIENCE, events.collect::<Vec<_>>())
         .await
@@ -515,8 +517,8 @@ async fn typed_jobs_report_progress_to_subscribers(db: TestDb) {
 }
 
 async fn enqueue_options_reach_the_job(db: TestDb) {
-    let queue = EmbeddedQueue::new(db.store.clone());
-    assert_eq!(queue.engine(), "embedded");
+    let queue = db.queue().await;
+    assert_eq!(queue.engine(), db.engine.name());
     let options = JobOptions {
         idempotency_key: Some("asset-1".to_owned()),
         priority: 7,
@@ -525,8 +527,8 @@ async fn enqueue_options_reach_the_job(db: TestDb) {
         request_id: Some("req-1".to_owned()),
         ..JobOptions::default()
     };
-    let first = enqueue(&queue, options.clone()).await;
-    let again = enqueue(&queue, options).await;
+    let first = enqueue(&*queue, options.clone()).await;
+    let again = enqueue(&*queue, options).await;
     assert_eq!(again, first, "one job per idempotency key");
     let job = queue.status(&first).await.unwrap().unwrap();
     assert_eq!(job.state, JobState::Queued);
@@ -540,7 +542,7 @@ async fn enqueue_options_reach_the_job(db: TestDb) {
     let worker = Running::start(
         db.store.clone(),
         registry("w", &runs, Behaviour::Succeed),
-        config("w"),
+        config(&db, "w"),
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     worker.stop().await;
@@ -549,7 +551,7 @@ async fn enqueue_options_reach_the_job(db: TestDb) {
     // A chosen id is kept; a waiting job is cancelled at once.
     let chosen = JobId::generate();
     let id = enqueue(
-        &queue,
+        &*queue,
         JobOptions {
             id: Some(chosen.clone()),
             delay: Some(Duration::from_secs(60)),
@@ -564,4 +566,39 @@ async fn enqueue_options_reach_the_job(db: TestDb) {
         JobState::Cancelled
     );
     assert_eq!(queue.status(&JobId::generate()).await.unwrap(), None);
+}
+
+async fn higher_priority_jobs_run_first(db: TestDb) {
+    let queue = db.queue().await;
+    let mut ids = Vec::new();
+    for priority in [0, 5, -5, 10] {
+        let id = enqueue(
+            &*queue,
+            JobOptions {
+                priority,
+                ..JobOptions::default()
+            },
+        )
+        .await;
+        ids.push((priority, id));
+    }
+    let runs = Runs::default();
+    let mut one_at_a_time = config(&db, "w");
+    one_at_a_time.default_concurrency = 1;
+    let worker = Running::start(
+        db.store.clone(),
+        registry("w", &runs, Behaviour::Succeed),
+        one_at_a_time,
+    );
+    for (_, id) in &ids {
+        until_state(&*queue, id, JobState::Completed).await;
+    }
+    worker.stop().await;
+    let mut by_start: Vec<(Instant, i32)> = ids
+        .iter()
+        .map(|(priority, id)| (runs.of(id)[0].2, *priority))
+        .collect();
+    by_start.sort();
+    let order: Vec<i32> = by_start.into_iter().map(|(_, priority)| priority).collect();
+    assert_eq!(order, [10, 5, 0, -5]);
 }
