@@ -53,9 +53,10 @@ test-sqlite:
 	STUDIO_TEST_BACKEND=sqlite cargo test --workspace --locked
 
 # Only the crates whose tests touch a database run again: the rest do not depend on the backend.
-# This pass is the scaled-out column: PostgreSQL and S3 (a real s3s-fs per test app).
+# This pass is the scaled-out column: PostgreSQL, S3 (a real s3s-fs per test app) and the
+# Redis/BullMQ job queue (a key prefix per test app).
 test-postgres: clean-test-schemas
-	STUDIO_TEST_BACKEND=postgres STUDIO_TEST_STORAGE=s3 cargo test --locked -p studio-db -p studio-queue -p studio-testkit -p studio
+	STUDIO_TEST_BACKEND=postgres STUDIO_TEST_STORAGE=s3 STUDIO_TEST_QUEUE=redis cargo test --locked -p studio-db -p studio-queue -p studio-testkit -p studio
 
 # Schemas left behind by tests that did not finish (each test makes its own `t_<random>`).
 clean-test-schemas:

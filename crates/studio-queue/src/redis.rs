@@ -40,6 +40,10 @@ pub(crate) use worker::run as run_worker;
 /// for an unreachable Redis (shared/notes/queue-crates.md): far too long to hold a request.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long `enqueue` tries to hand a job to BullMQ itself before leaving it to the relay: the
+/// request that enqueues should not wait out a Redis outage.
+const ENQUEUE_HAND_OVER_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// BullMQ priorities: 1 is the highest, 2^21 − 1 the lowest, 0 means "none" (and BullMQ runs
 /// jobs without a priority before every prioritized one). Ours are any `i32`, higher first, 0
 /// by default. Every job gets a BullMQ priority, centred so ours keep their order.
@@ -178,8 +182,10 @@ pub struct RedisQueue {
 }
 
 impl RedisQueue {
-    /// Checks that Redis answers, and starts the outbox relay (it runs until the last clone of
-    /// this queue is dropped).
+    /// Starts the outbox relay (it runs until the last clone of this queue is dropped). Redis
+    /// need not be up: jobs are recorded in the table whatever Redis does, and the relay hands
+    /// them over once it answers (an API node keeps taking uploads through a Redis outage;
+    /// `/ready` reports it).
     pub async fn connect(store: Arc<dyn Store>, settings: RedisEngine) -> Result<Self, QueueError> {
         if settings.prefix.is_empty() || settings.prefix.contains(':') {
             return Err(QueueError::Config(format!(
@@ -187,8 +193,8 @@ impl RedisQueue {
                 settings.prefix
             )));
         }
-        // Fails now, at start-up, rather than at the first enqueue.
-        ping(&settings.url).await?;
+        redis::Client::open(settings.url.as_str())
+            .map_err(|err| redis_error("the Redis URL", err))?;
         let queues = BullQueues::new(settings.clone());
         let stop = CancellationToken::new();
         tokio::spawn(relay::run(
@@ -225,9 +231,14 @@ impl JobQueue for RedisQueue {
         options: JobOptions,
     ) -> Result<JobId, QueueError> {
         let job = enqueue_in_table(&*self.store, kind, payload, options).await?;
-        // The job is safe in the table: if handing it over fails now, the relay does it later.
+        // The job is safe in the table: if handing it over fails now (or takes longer than a
+        // request should wait, Redis being away), the relay does it later.
         if matches!(job.state, JobState::Queued | JobState::Retrying) {
-            match self.queues.hand_over(&job).await {
+            let handed =
+                tokio::time::timeout(ENQUEUE_HAND_OVER_TIMEOUT, self.queues.hand_over(&job))
+                    .await
+                    .unwrap_or_else(|_| Err(redis_error("handing the job over", "Redis is slow")));
+            match handed {
                 Ok(()) => {
                     if let Err(err) = self.store.mark_relayed(std::slice::from_ref(&job.id)).await {
                         tracing::warn!(job_id = %job.id, error = %err, "marking a job relayed failed");

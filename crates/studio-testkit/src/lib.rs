@@ -5,6 +5,8 @@
 //! The database comes from `STUDIO_TEST_BACKEND` (`sqlite`, the default, or `postgres`); the
 //! PostgreSQL server from `STUDIO_TEST_POSTGRES_URL` (default: the local `test` database). Blob
 //! storage from `STUDIO_TEST_STORAGE` (`local`, the default, or `s3`: a fresh `s3s-fs` per app).
+//! The job queue from `STUDIO_TEST_QUEUE` (`embedded`, the default, or `redis`: BullMQ on the
+//! Redis of `STUDIO_TEST_REDIS_URL`, under a key prefix of the app's own, deleted on drop).
 //! The whole suite runs once per combination the Makefile lists. `TEST_LOG=1` shows the logs.
 
 pub mod s3s;
@@ -52,6 +54,66 @@ pub fn storage() -> Storage {
         Ok("s3") => Storage::S3,
         Ok("local") | Err(_) => Storage::Local,
         Ok(other) => panic!("STUDIO_TEST_STORAGE must be local or s3, not {other:?}"),
+    }
+}
+
+/// Which queue engine the suite runs jobs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queue {
+    Embedded,
+    Redis,
+}
+
+/// The queue engine chosen for this run.
+pub fn queue() -> Queue {
+    match std::env::var("STUDIO_TEST_QUEUE").as_deref() {
+        Ok("redis") => Queue::Redis,
+        Ok("embedded") | Err(_) => Queue::Embedded,
+        Ok(other) => panic!("STUDIO_TEST_QUEUE must be embedded or redis, not {other:?}"),
+    }
+}
+
+/// The Redis tests use unless `STUDIO_TEST_REDIS_URL` says otherwise.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+pub fn redis_url() -> String {
+    std::env::var("STUDIO_TEST_REDIS_URL").unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned())
+}
+
+/// One app's BullMQ keys: a prefix of its own, whose keys are deleted on drop.
+pub struct RedisPrefix {
+    pub prefix: String,
+}
+
+impl RedisPrefix {
+    fn new() -> Self {
+        Self {
+            prefix: format!("t{}", random_hex(8)),
+        }
+    }
+}
+
+impl Drop for RedisPrefix {
+    /// Deletes `{prefix}:*` with a blocking connection (`Drop` cannot await): a handful of keys
+    /// on the local Redis.
+    fn drop(&mut self) {
+        let pattern = format!("{}:*", self.prefix);
+        let cleanup = std::thread::spawn(move || {
+            let Ok(client) = redis::Client::open(redis_url()) else {
+                return;
+            };
+            let Ok(mut conn) = client.get_connection() else {
+                return;
+            };
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(&pattern)
+                .query(&mut conn)
+                .unwrap_or_default();
+            for chunk in keys.chunks(500) {
+                let _: Result<(), _> = redis::cmd("DEL").arg(chunk).query(&mut conn);
+            }
+        });
+        let _ = cleanup.join();
     }
 }
 
@@ -164,6 +226,8 @@ pub struct TestApp {
     _database: TestDatabase,
     /// The S3 server of an S3 run, killed on drop.
     _s3: Option<s3s::S3sServer>,
+    /// The BullMQ keys of a Redis run, deleted on drop (after the app stopped).
+    _redis: Option<RedisPrefix>,
     _dir: tempfile::TempDir,
 }
 
@@ -202,6 +266,16 @@ impl TestApp {
         // worker processing (and failing) them meanwhile would race those checks. Tests of the
         // pipeline turn it on.
         raw.run_in_process_worker = false;
+        let redis = match queue() {
+            Queue::Redis => {
+                let keys = RedisPrefix::new();
+                raw.queue = studio::config::QueueEngineKind::Redis;
+                raw.redis_url = Some(redis_url());
+                raw.queue_prefix = keys.prefix.clone();
+                Some(keys)
+            }
+            Queue::Embedded => None,
+        };
         adjust(&mut raw);
         let config = raw.validate().expect("valid test configuration");
         let app = Application::build(&config)
@@ -228,6 +302,7 @@ impl TestApp {
             server,
             _database: database,
             _s3: s3,
+            _redis: redis,
             _dir: dir,
         }
     }

@@ -86,15 +86,41 @@ async fn worker(config: Config) -> anyhow::Result<()> {
             .context("Redis does not answer PING")?;
     }
     let (blobs, _) = startup::blob_store(&config, config.bind).await?;
-    let worker = crate::jobs::worker(&config, store.clone(), blobs).await?;
+    let metrics = studio_http::metrics::Metrics::new();
+    let worker = crate::jobs::worker(
+        &config,
+        store.clone(),
+        blobs,
+        studio_queue::JobMetrics::new(metrics.recorder()),
+    )
+    .await?;
+    let metrics_server = match config.worker.metrics_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} for worker metrics"))?;
+            tracing::info!(address = %listener.local_addr()?, "serving worker metrics");
+            Some(tokio::spawn(crate::worker_metrics::serve(
+                listener,
+                metrics,
+                store.clone(),
+                token.clone(),
+            )))
+        }
+        None => None,
+    };
     tracing::info!(
         database = store.backend(),
+        queue = config.worker.queue.as_str(),
         concurrency = config.worker.concurrency,
         "worker connected; waiting for jobs"
     );
     // Returns after SIGTERM once running jobs finished (within `shutdown_timeout_secs`) or were
     // handed back to the queue.
     worker.run(token).await.context("the worker failed")?;
+    if let Some(server) = metrics_server {
+        server.abort();
+    }
     tracing::info!("worker stopped");
     Ok(())
 }

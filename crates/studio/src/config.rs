@@ -15,7 +15,9 @@ use secrecy::SecretString;
 use serde::{Deserialize, Deserializer};
 
 mod media;
+mod worker;
 pub use media::{DEFAULT_PLAN, MediaConfig, StorageConfig};
+pub use worker::{MIN_JOB_LEASE_SECS, QueueEngineKind, WorkerSettings};
 
 /// The embedded defaults, also the commented reference of every setting.
 pub const DEFAULTS_TOML: &str = include_str!("config.default.toml");
@@ -25,10 +27,6 @@ pub const DEFAULT_CONFIG_FILE: &str = "studio.toml";
 
 /// Shortest HS256 secret accepted: RFC 7518 asks for a key at least as long as the hash (256 bits).
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
-
-/// Shortest job lease: heartbeats go every third of it, and a shorter one would lose jobs to a
-/// busy database.
-pub const MIN_JOB_LEASE_SECS: u64 = 3;
 
 /// Settings as written, before validation. Field names are the file keys and, in capitals with
 /// the `STUDIO_` prefix, the environment variables.
@@ -75,6 +73,11 @@ pub struct RawConfig {
     pub run_in_process_worker: bool,
     pub worker_concurrency: usize,
     pub job_lease_secs: u64,
+    pub queue: QueueEngineKind,
+    pub queue_prefix: String,
+    pub job_retention_secs: u64,
+    pub job_purge_interval_secs: u64,
+    pub worker_metrics_listen: Option<String>,
 }
 
 /// How log lines are written.
@@ -145,18 +148,6 @@ pub struct Config {
     pub log_level: String,
     pub media: MediaConfig,
     pub worker: WorkerSettings,
-}
-
-/// How jobs run (the in-process worker of `serve` and `studio worker`).
-#[derive(Debug, Clone)]
-pub struct WorkerSettings {
-    /// Whether `studio serve` also runs jobs; off when separate `studio worker`s do.
-    pub in_process: bool,
-    /// Media jobs one worker process runs at once.
-    pub concurrency: usize,
-    /// How long a claim holds a job: a dead worker's job runs again this long after its last
-    /// heartbeat.
-    pub lease: Duration,
 }
 
 /// Every problem found in the configuration, one per line.
@@ -354,15 +345,7 @@ impl RawConfig {
         }
 
         let media = media::validate(&self, &mut bad);
-        if self.worker_concurrency == 0 {
-            bad("worker_concurrency", "must be greater than 0".to_owned());
-        }
-        if self.job_lease_secs < MIN_JOB_LEASE_SECS {
-            bad(
-                "job_lease_secs",
-                format!("must be at least {MIN_JOB_LEASE_SECS}"),
-            );
-        }
+        let worker = worker::validate(&self, &mut bad);
 
         if !errors.is_empty() {
             return Err(ConfigError(errors));
@@ -392,11 +375,7 @@ impl RawConfig {
             log_format: self.log_format,
             log_level: self.log_level,
             media,
-            worker: WorkerSettings {
-                in_process: self.run_in_process_worker,
-                concurrency: self.worker_concurrency,
-                lease: Duration::from_secs(self.job_lease_secs),
-            },
+            worker,
             data_dir: self.data_dir,
         })
     }

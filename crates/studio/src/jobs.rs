@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use studio_db::Store;
-use studio_queue::{HandlerRegistry, Worker, WorkerConfig};
+use studio_queue::{Engine, HandlerRegistry, JobMetrics, RedisEngine, Worker, WorkerConfig};
 use studio_storage::BlobStore;
 
-use crate::config::Config;
+use crate::config::{Config, QueueEngineKind};
 pub use process_asset::{MediaJobEnv, ProcessAsset};
 
 /// How often an idle worker looks for due jobs.
@@ -29,12 +29,32 @@ const HEARTBEATS_PER_LEASE: u32 = 3;
 /// Prefix of a worker process's scratch directory, followed by its pid.
 const WORKER_DIR_PREFIX: &str = "w-";
 
-/// The worker running this binary's jobs with the configured settings. Removes scratch
-/// directories left by dead workers first.
+/// The configured queue engine: the API's queue and every worker must use the same.
+pub fn engine(config: &Config) -> anyhow::Result<Engine> {
+    Ok(match config.worker.queue {
+        QueueEngineKind::Embedded => Engine::Embedded,
+        QueueEngineKind::Redis => {
+            // Validation already refused `queue = "redis"` without a URL.
+            let url = config
+                .redis_url
+                .clone()
+                .context("the Redis queue needs redis_url")?;
+            Engine::Redis(RedisEngine {
+                prefix: config.worker.queue_prefix.clone(),
+                retention: config.worker.retention,
+                ..RedisEngine::new(url)
+            })
+        }
+    })
+}
+
+/// The worker running this binary's jobs with the configured settings, recording job metrics
+/// into `metrics`. Removes scratch directories left by dead workers first.
 pub async fn worker(
     config: &Config,
     store: Arc<dyn Store>,
     blobs: Arc<dyn BlobStore>,
+    metrics: JobMetrics,
 ) -> anyhow::Result<Worker> {
     let scratch = prepare_scratch(&config.temp_dir).await?;
     let env = Arc::new(MediaJobEnv {
@@ -51,6 +71,8 @@ pub async fn worker(
     worker_config.heartbeat_interval = config.worker.lease / HEARTBEATS_PER_LEASE;
     worker_config.poll_interval = POLL_INTERVAL;
     worker_config.shutdown_grace = config.shutdown_timeout;
+    worker_config.engine = engine(config)?;
+    worker_config.metrics = metrics;
     Ok(Worker::new(store, registry, worker_config))
 }
 

@@ -4,11 +4,13 @@
 
 pub mod cli;
 pub mod config;
+pub mod janitor;
 pub mod jobs;
 pub mod logging;
 pub mod secrets;
 pub mod shutdown;
 pub mod startup;
+pub mod worker_metrics;
 
 pub use config::{Config, RawConfig};
 pub use startup::Application;

@@ -29,6 +29,9 @@ pub struct Application {
     state: AppState,
     reconcile_interval: Duration,
     shutdown_timeout: Duration,
+    /// Finished jobs older than this are deleted, every `purge_interval`.
+    job_retention: Duration,
+    purge_interval: Duration,
     store: Arc<dyn Store>,
     /// The in-process job worker, unless `run_in_process_worker = false`.
     worker: Option<studio_queue::Worker>,
@@ -172,10 +175,13 @@ impl Application {
             blobs,
             local_blobs,
             media: Arc::new(media),
-            queue: Arc::new(studio_queue::EmbeddedQueue::new(store.clone())),
+            queue: studio_queue::open_queue(store.clone(), &crate::jobs::engine(config)?)
+                .await
+                .context("cannot open the job queue")?,
         };
         let worker = if config.worker.in_process {
-            Some(crate::jobs::worker(config, store.clone(), state.blobs.clone()).await?)
+            let metrics = studio_queue::JobMetrics::new(state.metrics.recorder());
+            Some(crate::jobs::worker(config, store.clone(), state.blobs.clone(), metrics).await?)
         } else {
             None
         };
@@ -186,6 +192,8 @@ impl Application {
             state,
             reconcile_interval: config.media.reconcile_interval,
             shutdown_timeout: config.shutdown_timeout,
+            job_retention: config.worker.retention,
+            purge_interval: config.worker.purge_interval,
             store,
         })
     }
@@ -213,11 +221,18 @@ impl Application {
             address = %addr,
             database = self.store.backend(),
             storage = self.state.blobs.backend(),
+            queue = self.state.queue.engine(),
             "serving"
         );
         let reconciler = tokio::spawn(studio_http::reconciler::run(
             self.state.clone(),
             self.reconcile_interval,
+            shutdown.clone(),
+        ));
+        let janitor = tokio::spawn(crate::janitor::run(
+            self.store.clone(),
+            self.job_retention,
+            self.purge_interval,
             shutdown.clone(),
         ));
         // Same shutdown token: on SIGTERM the worker stops claiming, lets running jobs finish
@@ -246,6 +261,7 @@ impl Application {
             }
         }
         reconciler.abort();
+        janitor.abort();
         if let Some(worker) = worker {
             match worker.await {
                 Ok(Ok(())) => {}

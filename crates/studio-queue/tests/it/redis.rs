@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 use studio_core::JobId;
 use studio_db::{EnqueueOptions, NewJob};
-use studio_queue::{JobOptions, JobState};
+use studio_queue::{JobOptions, JobQueue as _, JobState, RedisEngine, RedisQueue};
 
 use crate::runtime::{
     Behaviour, KIND, Running, Runs, config, enqueue, eventually, registry, until_state,
@@ -21,6 +21,7 @@ backend_tests!(
     a_job_recorded_in_the_table_is_relayed_to_bullmq_and_runs,
     a_job_delivered_again_after_it_finished_does_not_run_again,
     a_job_the_table_does_not_know_is_failed_in_bullmq_not_run,
+    jobs_are_recorded_while_redis_is_away_and_wait_in_the_outbox,
 );
 
 /// A BullMQ handle on the test's queue of `kind`, as a tool watching it would open.
@@ -163,4 +164,46 @@ async fn a_job_the_table_does_not_know_is_failed_in_bullmq_not_run(db: TestDb) {
     worker.stop().await;
     assert!(runs.of(&stray).is_empty());
     assert!(db.store.queue_job(&stray).await.unwrap().is_none());
+}
+
+async fn jobs_are_recorded_while_redis_is_away_and_wait_in_the_outbox(db: TestDb) {
+    // Nothing listens on port 1: every Redis call fails at once.
+    let away = RedisEngine {
+        prefix: db.redis().prefix.clone(),
+        ..RedisEngine::new("redis://127.0.0.1:1")
+    };
+    let queue = RedisQueue::connect(db.store.clone(), away)
+        .await
+        .expect("the queue opens without Redis");
+    let id = queue
+        .enqueue(KIND, json!({ "n": 1 }), JobOptions::default())
+        .await
+        .expect("the job is recorded");
+    let job = queue.status(&id).await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Queued);
+    let owed: Vec<JobId> = db
+        .store
+        .unrelayed_jobs(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|job| job.id)
+        .collect();
+    assert_eq!(
+        owed,
+        std::slice::from_ref(&id),
+        "the relay still owes it to BullMQ"
+    );
+
+    // Redis is back (the test's own): the relay hands it over and a worker runs it.
+    let queue = db.queue().await;
+    let runs = Runs::default();
+    let worker = Running::start(
+        db.store.clone(),
+        registry("w", &runs, Behaviour::Succeed),
+        config(&db, "w"),
+    );
+    until_state(&*queue, &id, JobState::Completed).await;
+    worker.stop().await;
+    assert_eq!(runs.of(&id).len(), 1);
 }

@@ -16,6 +16,7 @@ mod memory;
 mod openapi;
 mod pipeline;
 mod projects;
+mod queue_metrics;
 mod reconciler;
 mod support;
 mod uppy;

@@ -185,15 +185,37 @@ async fn a_text_file_fails_as_not_media_after_one_attempt() {
     let job = finished_job(&app, &job).await;
     assert_eq!(job.state, JobState::Failed);
     assert_eq!(job.attempts, 1);
+
+    // The in-process worker records into the app's /metrics: one attempt, one failure by code,
+    // its duration, no retry; the queue gauges count the failed job.
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.base_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"studio_job_attempts_total{kind="process_asset"} 1"#,
+        r#"studio_job_failures_total{kind="process_asset",code="not_media"} 1"#,
+        r#"studio_job_duration_seconds_count{kind="process_asset",outcome="failed"} 1"#,
+        r#"studio_jobs{kind="process_asset",state="failed"} 1"#,
+        r#"studio_queue_depth{kind="process_asset"} 0"#,
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "`{line}` missing from:\n{metrics}"
+        );
+    }
+    assert!(!metrics.contains("studio_job_retries_total{"), "{metrics}");
 }
 
 /// `studio serve` without its in-process worker leaves the job queued; a separate `studio
 /// worker` process (same database and storage) runs it, and stops cleanly on SIGTERM.
 #[tokio::test]
 async fn a_separate_worker_process_runs_the_job() {
-    use secrecy::ExposeSecret as _;
-    use studio::config::StorageConfig;
-
     let app = TestApp::spawn_with(|c| c.run_in_process_worker = false).await;
     let dir = tempfile::tempdir().unwrap();
     let project = app.create_project("olivia", "Pipeline").await["id"]
@@ -213,27 +235,9 @@ async fn a_separate_worker_process_runs_the_job() {
         .await;
     assert_eq!(waiting["status"], "uploaded");
 
-    let mut command = process::studio(dir.path(), &app.config.database_url);
-    command
-        .env("STUDIO_DATA_DIR", &app.config.data_dir)
-        .env("STUDIO_AUTO_MIGRATE", "false")
-        .arg("worker")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    if let StorageConfig::S3 {
-        url,
-        access_key_id,
-        secret_access_key,
-    } = &app.config.media.storage
-    {
-        command
-            .env("STUDIO_STORAGE_URL", url)
-            .env("STUDIO_S3_ACCESS_KEY_ID", access_key_id)
-            .env(
-                "STUDIO_S3_SECRET_ACCESS_KEY",
-                secret_access_key.expose_secret(),
-            );
-    }
+    // Whatever engine this run uses (embedded, or Redis in the scaled-out pass).
+    let mut command = process::worker(dir.path(), &app.config);
+    command.stdout(std::process::Stdio::null());
     let mut worker = command.spawn().expect("studio worker starts");
 
     let ready = settled(&app, "olivia", &asset).await;

@@ -111,6 +111,14 @@ pub fn worker(dir: &Path, config: &studio::Config) -> Command {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
+    if config.worker.queue == studio::config::QueueEngineKind::Redis {
+        command
+            .env("STUDIO_QUEUE", config.worker.queue.as_str())
+            .env("STUDIO_QUEUE_PREFIX", &config.worker.queue_prefix);
+    }
+    if let Some(url) = &config.redis_url {
+        command.env("STUDIO_REDIS_URL", url);
+    }
     if let StorageConfig::S3 {
         url,
         access_key_id,
