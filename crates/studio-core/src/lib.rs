@@ -6,6 +6,7 @@ pub mod ids;
 pub mod media;
 pub mod project;
 pub mod role;
+pub mod timeline;
 pub mod user;
 
 pub use ids::{AssetId, IdParseError, JobId, ProjectId};
