@@ -12,7 +12,7 @@ STUDIO_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 S3S_FS_VERSION := 0.14.1
 export STUDIO_TEST_POSTGRES_URL
 
-.PHONY: run token test deps services check fmt clippy test-sqlite test-postgres clean-test-schemas
+.PHONY: run token test deps services check fmt clippy test-sqlite test-postgres clean-test-schemas gen-clients
 
 run:
 	@scripts/install-deps.sh run
@@ -36,6 +36,9 @@ deps:
 		cargo install s3s-fs --version $(S3S_FS_VERSION) --features binary --locked
 	cd tests/uppy && npm ci --no-audit --no-fund
 	cd tests/waveform && npm ci --no-audit --no-fund
+	cd tests/schema && npm ci --no-audit --no-fund
+	cd clients/typescript && npm ci --no-audit --no-fund
+	@scripts/install-otio.sh
 
 # PostgreSQL and Redis, started when not already answering.
 services:
@@ -61,3 +64,8 @@ test-postgres: clean-test-schemas
 # Schemas left behind by tests that did not finish (each test makes its own `t_<random>`).
 clean-test-schemas:
 	@psql "$(STUDIO_TEST_POSTGRES_URL)" -Atqc "SELECT string_agg(format('DROP SCHEMA %I CASCADE;', nspname), ' ') FROM pg_namespace WHERE nspname LIKE 't\_%'" | psql "$(STUDIO_TEST_POSTGRES_URL)" -q >/dev/null
+
+# Regenerates clients/typescript (JSON Schema, TypeScript types, Zod) from the Rust timeline
+# model; `cargo test` fails while the committed files are stale.
+gen-clients:
+	scripts/gen-clients.sh

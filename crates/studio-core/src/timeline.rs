@@ -21,6 +21,7 @@
 //! is updated. Additive changes (a new optional field) need no new version.
 
 mod model;
+pub mod otio;
 mod rules;
 mod shape;
 mod violation;
@@ -58,7 +59,7 @@ pub fn parse(bytes: &[u8], limits: &TimelineLimits) -> Result<Project, Vec<Viola
 pub fn from_value(document: serde_json::Value) -> Result<Project, Vec<Violation>> {
     // Another version's document would only collect noise from this version's schema.
     if let Some(version) = document.get("schemaVersion")
-        && version.as_u64() != Some(u64::from(SCHEMA_VERSION))
+        && version.as_f64() != Some(f64::from(SCHEMA_VERSION))
         && version.is_number()
     {
         return Err(vec![Violation::new(

@@ -416,3 +416,20 @@ fn messages_say_what_to_fix() {
         errors[0].message
     );
 }
+
+#[test]
+fn integral_floats_read_as_integers_like_the_schema_says() {
+    // Python's json writes 1920.0 for a float; JSON Schema's `integer` accepts it, so must we.
+    expect(
+        with(|d| {
+            d["schemaVersion"] = json!(1.0);
+            d["width"] = json!(1920.0);
+            d["sampleRate"] = json!(4.8e4);
+        }),
+        &[],
+    );
+    expect(
+        with(|d| d["width"] = json!(1920.5)),
+        &[("/width", ViolationCode::InvalidType)],
+    );
+}

@@ -18,6 +18,7 @@ mod queue;
 mod rows;
 mod sqlite;
 mod store;
+mod timeline;
 
 pub use error::DbError;
 pub use media::{
@@ -31,4 +32,8 @@ pub use queue::{
 };
 pub use store::{
     Member, NewProject, Page, PageCursor, ProjectPatch, ProjectRecord, ProjectWithRole, Store,
+};
+pub use timeline::{
+    AssetRemoval, AssetRemovalError, ClipUse, StoredTimeline, TimelineStore, TimelineWriteError,
+    clips_using,
 };

@@ -28,6 +28,8 @@ use crate::{
 mod media;
 /// `QueueStore` for this backend.
 mod queue;
+/// `TimelineStore` for this backend.
+mod timeline;
 
 /// Rows as PostgreSQL hands them over: the driver decodes `timestamptz` itself.
 type ProjectRow = rows::ProjectRow<OffsetDateTime>;
@@ -63,6 +65,11 @@ const MIGRATIONS: MigrationList = &[
         5,
         "job relay",
         include_str!("../migrations/postgres/0005_job_relay.sql"),
+    ),
+    (
+        6,
+        "timeline",
+        include_str!("../migrations/postgres/0006_timeline.sql"),
     ),
 ];
 

@@ -32,6 +32,8 @@ use crate::{
 mod media;
 /// `QueueStore` for this backend.
 mod queue;
+/// `TimelineStore` for this backend.
+mod timeline;
 
 /// Rows as SQLite hands them over: timestamps are text (see [`TIMESTAMP_FORMAT`]).
 type ProjectRow = rows::ProjectRow<String>;
@@ -67,6 +69,11 @@ const MIGRATIONS: MigrationList = &[
         5,
         "job relay",
         include_str!("../migrations/sqlite/0005_job_relay.sql"),
+    ),
+    (
+        6,
+        "timeline",
+        include_str!("../migrations/sqlite/0006_timeline.sql"),
     ),
 ];
 

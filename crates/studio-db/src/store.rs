@@ -88,10 +88,10 @@ impl PageCursor {
 }
 
 /// The persistence port. Implementations: SQLite (embedded default) and PostgreSQL. The media
-/// methods are in [`crate::MediaStore`] and the job queue's in [`crate::QueueStore`], supertraits,
-/// so one `Arc<dyn Store>` reaches all three.
+/// methods are in [`crate::MediaStore`], the job queue's in [`crate::QueueStore`] and the
+/// timeline's in [`crate::TimelineStore`], supertraits, so one `Arc<dyn Store>` reaches all.
 #[async_trait]
-pub trait Store: crate::MediaStore + crate::QueueStore {
+pub trait Store: crate::MediaStore + crate::QueueStore + crate::TimelineStore {
     /// Which backend this is (`sqlite` or `postgres`), for logs and `/ready`.
     fn backend(&self) -> &'static str;
 

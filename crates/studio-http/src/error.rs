@@ -72,6 +72,10 @@ error_codes! {
     PayloadTooLarge => ("payload_too_large", PAYLOAD_TOO_LARGE, "Request body too large"),
     UnsupportedMediaType => ("unsupported_media_type", UNSUPPORTED_MEDIA_TYPE, "Unsupported media type"),
     ValidationFailed => ("validation_failed", UNPROCESSABLE_ENTITY, "Validation failed"),
+    InvalidTimeline => ("invalid_timeline", UNPROCESSABLE_ENTITY, "Invalid timeline"),
+    TimelineVersionMismatch => ("timeline_version_mismatch", PRECONDITION_FAILED, "The timeline has changed"),
+    DocumentTooLarge => ("document_too_large", PAYLOAD_TOO_LARGE, "Timeline document too large"),
+    AssetInUse => ("asset_in_use", CONFLICT, "The asset is used by the timeline"),
     TooManyRequests => ("too_many_requests", TOO_MANY_REQUESTS, "Too many requests"),
     Internal => ("internal", INTERNAL_SERVER_ERROR, "Internal server error"),
     AuthUnavailable => ("auth_unavailable", SERVICE_UNAVAILABLE, "Token verification is unavailable"),
@@ -201,7 +205,8 @@ pub struct Problem {
     /// The request id, as echoed in the `x-request-id` header; quote it in bug reports.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
-    /// For `validation_failed`: every failing field.
+    /// For `validation_failed` and `invalid_timeline`: every failing field, or every problem of
+    /// the timeline (its `code` is then a `ViolationCode`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
     /// Members specific to the code (e.g. `limitBytes` for `quota_exceeded`).

@@ -17,6 +17,7 @@ pub mod reconciler;
 pub mod routes;
 pub mod settings;
 pub mod state;
+pub mod timeline;
 pub mod webhook;
 
 pub use error::{ApiError, ErrorCode};
@@ -34,6 +35,15 @@ pub fn router(state: AppState) -> axum::Router {
     // The body limit and the request timeout bound API calls only: the local store's uploads
     // are as large and as slow as the files they carry.
     let mut app = middleware::bounded(api, &state.settings);
+    // The timeline routes read their bodies themselves, up to the timeline's own limit (which is
+    // larger than the general one by default), so they get the request timeout only.
+    let (timeline, _) = routes::timeline::router().split_for_parts();
+    app = app.merge(timeline.with_state(state.clone()).layer(
+        tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            state.settings.request_timeout,
+        ),
+    ));
     if let Some(local) = &state.local_blobs {
         app = app.merge(routes::storage::router(local.clone()));
     }

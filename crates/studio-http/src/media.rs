@@ -4,7 +4,7 @@
 //! decision, see `MediaStore::confirm_upload`).
 
 use studio_core::{AssetStatus, JobId};
-use studio_db::{AssetRecord, Confirmed, DbError, NewJob};
+use studio_db::{AssetRecord, AssetRemovalError, ClipUse, Confirmed, DbError, NewJob};
 use studio_storage::{CompletedPart, StorageError};
 
 use crate::routes::media::{CompletedPartIn, blob_key};
@@ -172,17 +172,82 @@ async fn record(state: &AppState, asset: &AssetRecord, size: u64) -> Result<Conf
     Ok(confirmed)
 }
 
+/// Removes an asset the project's timeline does not use (409 `asset_in_use` naming the clips
+/// when it does): see [`remove_asset_in_timeline`].
+pub async fn remove_asset(state: &AppState, asset: &AssetRecord) -> Result<(), ApiError> {
+    remove_asset_in_timeline(state, asset, false).await
+}
+
 /// Removes an asset: database first (the bytes go back to the quota in the same transaction),
 /// then its objects and any open multipart upload. A storage failure after the row is gone is
 /// logged, not returned: the quota is already right and a sweep can remove strays.
-pub async fn remove_asset(state: &AppState, asset: &AssetRecord) -> Result<(), ApiError> {
-    match state.store.delete_asset(&asset.id).await {
-        Ok(_) | Err(DbError::NotFound) => {}
-        Err(other) => return Err(other.into()),
+///
+/// When the project's timeline has clips using the asset, it is refused with 409
+/// `asset_in_use` (extension `clips`: `[{trackId, clipId, pointer}]`), unless `remove_clips`,
+/// which removes those clips in the same transaction (a new timeline version).
+pub async fn remove_asset_in_timeline(
+    state: &AppState,
+    asset: &AssetRecord,
+    remove_clips: bool,
+) -> Result<(), ApiError> {
+    match state
+        .store
+        .delete_asset_in_timeline(&asset.id, remove_clips)
+        .await
+    {
+        Ok(removal) => {
+            if let Some(version) = removal.timeline_version {
+                tracing::info!(
+                    asset.id = %asset.id,
+                    timeline.version = version,
+                    timeline.removed_clips = removal.removed_clips.len(),
+                    "clips removed from the timeline with their asset"
+                );
+                // The problems stored were about the previous version: find the new one's.
+                if let Err(err) = crate::timeline::recheck(
+                    state.store.as_ref(),
+                    &asset.project_id,
+                    &state.settings.timeline,
+                )
+                .await
+                {
+                    tracing::error!(error = %err, "cannot re-check the timeline");
+                }
+            }
+        }
+        Err(AssetRemovalError::Db(DbError::NotFound)) => {}
+        Err(AssetRemovalError::InUse { clips }) => return Err(asset_in_use(&clips)),
+        Err(AssetRemovalError::Db(other)) => return Err(other.into()),
     }
     remove_objects(state, asset).await;
     tracing::info!(asset.id = %asset.id, "asset removed");
     Ok(())
+}
+
+/// 409: the timeline uses the asset in `clips`.
+fn asset_in_use(clips: &[ClipUse]) -> ApiError {
+    let listed: Vec<serde_json::Value> = clips
+        .iter()
+        .map(|clip| {
+            serde_json::json!({
+                "trackId": clip.track_id,
+                "clipId": clip.clip_id,
+                "pointer": clip.pointer,
+            })
+        })
+        .collect();
+    let count = match clips.len() {
+        1 => "1 clip".to_owned(),
+        n => format!("{n} clips"),
+    };
+    ApiError::new(
+        ErrorCode::AssetInUse,
+        format!(
+            "The timeline uses this asset in {count}; remove them first, or delete with \
+             `?force=true` to remove them with it."
+        ),
+    )
+    .with_extension("clips", listed)
 }
 
 /// Deletes the stored objects of an asset whose row is already gone (best effort).

@@ -52,7 +52,12 @@ pub fn stack(app: Router, settings: &HttpSettings, metrics: Metrics) -> Router {
             header::IF_NONE_MATCH,
             request_id::X_REQUEST_ID,
         ])
-        .expose_headers([request_id::X_REQUEST_ID, header::ETAG, header::LOCATION])
+        .expose_headers([
+            request_id::X_REQUEST_ID,
+            header::ETAG,
+            header::LOCATION,
+            crate::routes::timeline::TIMELINE_PROBLEMS,
+        ])
         .max_age(std::time::Duration::from_secs(CORS_MAX_AGE_SECS));
 
     // Each `layer` call wraps everything added before it, so this reads innermost first.

@@ -25,6 +25,7 @@ use crate::AppState;
         (name = "media", description = "Uploads: intents, signed URLs, multipart, completion"),
         (name = "assets", description = "Uploaded media and storage usage"),
         (name = "jobs", description = "Background jobs: state, live events, reprocessing"),
+        (name = "timeline", description = "The project timeline (Project JSON): versions, validation, problems, schema, OpenTimelineIO export"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]
@@ -59,5 +60,5 @@ pub fn split(router: OpenApiRouter<AppState>) -> (Router<AppState>, OpenApi) {
 /// The full document (built once: it only depends on the code).
 pub fn document() -> &'static OpenApi {
     static DOCUMENT: OnceLock<OpenApi> = OnceLock::new();
-    DOCUMENT.get_or_init(|| split(crate::routes::api_router()).1)
+    DOCUMENT.get_or_init(|| split(crate::routes::documented()).1)
 }

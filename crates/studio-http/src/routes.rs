@@ -1,5 +1,6 @@
 //! All routes. Each module owns one resource; [`api_router`] gathers the documented API routes
-//! (the ones in the OpenAPI document).
+//! under the general body limit, [`documented`] those and the timeline's (the ones in the
+//! OpenAPI document).
 
 pub mod assets;
 pub mod docs;
@@ -9,7 +10,9 @@ pub mod media;
 pub mod members;
 pub mod problems;
 pub mod projects;
+pub mod schema;
 pub mod storage;
+pub mod timeline;
 pub mod uppy;
 pub mod webhooks;
 
@@ -28,4 +31,11 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(jobs::router())
         .merge(uppy::router())
         .merge(webhooks::router())
+        .merge(schema::router())
+}
+
+/// Every documented route: [`api_router`]'s and the timeline's, which `crate::router` serves
+/// outside the general body limit (a timeline document has a limit of its own).
+pub fn documented() -> OpenApiRouter<AppState> {
+    api_router().merge(timeline::router())
 }

@@ -13,6 +13,9 @@ pub struct HttpSettings {
     pub body_limit_bytes: usize,
     /// How long a request may take before it is answered with 408.
     pub request_timeout: Duration,
+    /// Bounds on project timelines. Its `max_document_bytes` is the timeline routes' body limit
+    /// (instead of `body_limit_bytes`: a timeline may be larger than any other body).
+    pub timeline: studio_core::timeline::TimelineLimits,
 }
 
 impl Default for HttpSettings {
@@ -21,6 +24,7 @@ impl Default for HttpSettings {
             cors_origins: Vec::new(),
             body_limit_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            timeline: studio_core::timeline::TimelineLimits::default(),
         }
     }
 }

@@ -13,7 +13,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt as _;
@@ -38,14 +38,29 @@ const SETTLE_PAUSE: Duration = Duration::from_millis(200);
 /// What every attempt run by one worker shares.
 pub(crate) struct AttemptEnv {
     pub store: Arc<dyn Store>,
-    /// The lease owner.
+    /// The worker's name; each claim leases its jobs to a name of its own derived from it
+    /// ([`AttemptEnv::next_lease_owner`]).
     pub worker_id: String,
+    /// Claims made so far, numbering the lease owners.
+    pub claims: AtomicU64,
     pub lease: Duration,
     pub heartbeat_interval: Duration,
     pub retry: RetryPolicy,
     /// Fired when the worker's shutdown grace is over: running jobs stop and are handed back.
     pub hand_back: CancellationToken,
     pub metrics: JobMetrics,
+}
+
+impl AttemptEnv {
+    /// A lease owner for the next claim: the worker's name and the claim's number. Why not the
+    /// worker's name alone: a worker whose heartbeats stall past its lease (an overloaded
+    /// process) can claim its own lapsed job again; with one name for both, the stale attempt
+    /// would still pass every `lease_owner = …` check and both would record outcomes. With a name
+    /// per claim, the stale one is refused like any other worker's.
+    pub(crate) fn next_lease_owner(&self) -> String {
+        let claim = self.claims.fetch_add(1, Ordering::Relaxed);
+        format!("{}#{claim}", self.worker_id)
+    }
 }
 
 /// How an attempt ended, as recorded in the `jobs` table.
@@ -102,12 +117,18 @@ async fn run_in_span(
     handler: Arc<dyn JobHandler>,
     job: ClaimedJob,
 ) -> Settled {
+    // Every write of this attempt is as the owner its claim leased the job to.
+    let owner = job
+        .lease_owner
+        .clone()
+        .unwrap_or_else(|| env.worker_id.clone());
     let cancellation = env.hand_back.child_token();
     let lost = Arc::new(AtomicBool::new(false));
     let stop_heartbeat = CancellationToken::new();
     let heartbeat = tokio::spawn(
         heartbeat_loop(
             env.clone(),
+            owner.clone(),
             job.id.clone(),
             cancellation.clone(),
             lost.clone(),
@@ -122,12 +143,7 @@ async fn run_in_span(
     let outcome = match serde_json::from_str::<serde_json::Value>(&job.payload) {
         Err(err) => Outcome::Failed(JobError::permanent(BAD_PAYLOAD, err.to_string())),
         Ok(payload) => {
-            let ctx = JobContext::new(
-                &job,
-                env.worker_id.clone(),
-                env.store.clone(),
-                cancellation.clone(),
-            );
+            let ctx = JobContext::new(&job, owner.clone(), env.store.clone(), cancellation.clone());
             let attempt = AssertUnwindSafe(handler.run(ctx, payload)).catch_unwind();
             tokio::select! {
                 biased;
@@ -160,7 +176,7 @@ async fn run_in_span(
             .attempt_ended(&job.kind, AttemptOutcome::Abandoned, elapsed, None);
         return Settled::Abandoned;
     }
-    let settled = record(&env, &job, outcome).await;
+    let settled = record(&env, &owner, &job, outcome).await;
     log_settled(&settled, elapsed_ms);
     let (label, failure) = match &settled {
         Settled::Completed(_) => (AttemptOutcome::Completed, None),
@@ -176,9 +192,9 @@ async fn run_in_span(
 }
 
 /// Writes the outcome of an attempt to the table.
-async fn record(env: &AttemptEnv, job: &ClaimedJob, outcome: Outcome) -> Settled {
+async fn record(env: &AttemptEnv, owner: &str, job: &ClaimedJob, outcome: Outcome) -> Settled {
     let store = &env.store;
-    let worker = env.worker_id.as_str();
+    let worker = owner;
     let (written, settled) = match outcome {
         Outcome::Done(value) => {
             let result = serde_json::to_string(&value).unwrap_or_else(|_| "null".to_owned());
@@ -190,9 +206,11 @@ async fn record(env: &AttemptEnv, job: &ClaimedJob, outcome: Outcome) -> Settled
             (written, Settled::Failed { code, message })
         }
         Outcome::Failed(JobError::Transient { code, message }) => {
-            failed_attempt(env, job, code, message).await
+            failed_attempt(env, owner, job, code, message).await
         }
-        Outcome::Panicked(message) => failed_attempt(env, job, PANICKED.to_owned(), message).await,
+        Outcome::Panicked(message) => {
+            failed_attempt(env, owner, job, PANICKED.to_owned(), message).await
+        }
         Outcome::HandedBack => {
             let written = settle(|| store.release(&job.id, worker)).await;
             (written, Settled::HandedBack)
@@ -215,16 +233,13 @@ async fn record(env: &AttemptEnv, job: &ClaimedJob, outcome: Outcome) -> Settled
 /// `failed`.
 async fn failed_attempt(
     env: &AttemptEnv,
+    owner: &str,
     job: &ClaimedJob,
     code: String,
     message: String,
 ) -> (Result<bool, studio_db::DbError>, Settled) {
     let run_at = retry_at(job, &env.retry);
-    let written = settle(|| {
-        env.store
-            .fail(&job.id, &env.worker_id, &code, &message, run_at)
-    })
-    .await;
+    let written = settle(|| env.store.fail(&job.id, owner, &code, &message, run_at)).await;
     let settled = match run_at {
         Some(run_at) => Settled::Retrying {
             run_at,
@@ -296,6 +311,7 @@ where
 /// cancelled or its lease lost (and then marks `lost`).
 async fn heartbeat_loop(
     env: Arc<AttemptEnv>,
+    owner: String,
     job: studio_core::JobId,
     cancellation: CancellationToken,
     lost: Arc<AtomicBool>,
@@ -306,7 +322,7 @@ async fn heartbeat_loop(
             () = stop.cancelled() => return,
             () = tokio::time::sleep(env.heartbeat_interval) => {}
         }
-        match env.store.heartbeat(&job, &env.worker_id, env.lease).await {
+        match env.store.heartbeat(&job, &owner, env.lease).await {
             Ok(HeartbeatOutcome::Continue) => {}
             Ok(HeartbeatOutcome::Cancelled) => {
                 if !cancellation.is_cancelled() {

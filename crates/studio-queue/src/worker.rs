@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use studio_db::{ClaimedJob, Store};
@@ -157,6 +158,7 @@ impl Worker {
             lease: self.config.lease,
             heartbeat_interval: self.config.heartbeat_interval,
             retry: self.config.retry,
+            claims: AtomicU64::new(0),
             hand_back: CancellationToken::new(),
             metrics: self.config.metrics.clone(),
         });
@@ -215,10 +217,11 @@ async fn claim_loop(
             },
         };
         let free = u32::try_from(slots.available_permits() + 1).unwrap_or(u32::MAX);
+        let owner = shared.env.next_lease_owner();
         let claimed = match shared
             .env
             .store
-            .claim(&config.id, &[kind], config.lease, free)
+            .claim(&owner, &[kind], config.lease, free)
             .await
         {
             Ok(claimed) => claimed,
@@ -244,7 +247,7 @@ async fn claim_loop(
                     Ok(permit) => permit,
                     Err(_) => {
                         // Cannot happen; hand the job back rather than overrun the limit.
-                        if let Err(err) = shared.env.store.release(&job.id, &config.id).await {
+                        if let Err(err) = shared.env.store.release(&job.id, &owner).await {
                             tracing::warn!(job_id = %job.id, error = %err, "release failed");
                         }
                         continue;

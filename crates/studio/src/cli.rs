@@ -1,4 +1,4 @@
-//! The command line: `studio serve | worker | migrate | token`.
+//! The command line: `studio serve | worker | migrate | token | schema`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -42,17 +42,26 @@ pub enum Command {
         #[arg(long, default_value_t = 3600)]
         ttl_secs: u64,
     },
+    /// Print the JSON Schema (draft 2020-12) of the project timeline, the contract
+    /// `clients/typescript` is generated from (`scripts/gen-clients.sh`).
+    Schema,
 }
 
 impl Cli {
     /// Loads the configuration and runs the chosen command.
     pub async fn run(self) -> anyhow::Result<()> {
+        // The schema is a constant of the build: it needs no configuration, so a missing or
+        // broken one cannot stop a client generator.
+        if matches!(self.command, Command::Schema) {
+            return schema();
+        }
         let config = RawConfig::load(self.config.as_deref())?.validate()?;
         match self.command {
             Command::Serve => serve(config).await,
             Command::Worker => worker(config).await,
             Command::Migrate => migrate(config).await,
             Command::Token { user_id, ttl_secs } => token(config, &user_id, ttl_secs).await,
+            Command::Schema => schema(),
         }
     }
 }
@@ -153,6 +162,13 @@ async fn token(config: Config, user_id: &str, ttl_secs: u64) -> anyhow::Result<(
     let token = studio_auth::mint_hs256(&secret, &claims)?;
     // Only the token, so `TOKEN=$(studio token alice)` works.
     println!("{token}");
+    Ok(())
+}
+
+/// Prints the timeline's JSON Schema, pretty, as `GET /api/schema/project.json` serves it.
+fn schema() -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(studio_core::timeline::json_schema())?;
+    println!("{text}");
     Ok(())
 }
 

@@ -15,6 +15,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Deserializer};
 
 mod media;
+mod timeline;
 mod worker;
 pub use media::{DEFAULT_PLAN, MediaConfig, StorageConfig};
 pub use worker::{MIN_JOB_LEASE_SECS, QueueEngineKind, WorkerSettings};
@@ -78,6 +79,11 @@ pub struct RawConfig {
     pub job_retention_secs: u64,
     pub job_purge_interval_secs: u64,
     pub worker_metrics_listen: Option<String>,
+    pub timeline_max_duration_secs: f64,
+    pub timeline_max_tracks: usize,
+    pub timeline_max_clips: usize,
+    pub timeline_max_markers: usize,
+    pub timeline_max_document_bytes: usize,
 }
 
 /// How log lines are written.
@@ -148,6 +154,8 @@ pub struct Config {
     pub log_level: String,
     pub media: MediaConfig,
     pub worker: WorkerSettings,
+    /// Bounds on project timelines.
+    pub timeline: studio_core::timeline::TimelineLimits,
 }
 
 /// Every problem found in the configuration, one per line.
@@ -346,6 +354,7 @@ impl RawConfig {
 
         let media = media::validate(&self, &mut bad);
         let worker = worker::validate(&self, &mut bad);
+        let timeline = timeline::validate(&self, &mut bad);
 
         if !errors.is_empty() {
             return Err(ConfigError(errors));
@@ -376,6 +385,7 @@ impl RawConfig {
             log_level: self.log_level,
             media,
             worker,
+            timeline,
             data_dir: self.data_dir,
         })
     }

@@ -63,6 +63,7 @@ pub async fn worker(
         scratch,
         tools: studio_media::Tools::default(),
         settings: studio_media::ProxySettings::default(),
+        timeline_limits: config.timeline.clone(),
     });
     let registry = HandlerRegistry::new().register_job::<ProcessAsset>(env);
     let mut worker_config = WorkerConfig::new(worker_id());

@@ -165,6 +165,7 @@ impl Application {
             cors_origins: config.cors_origins.clone(),
             body_limit_bytes: config.body_limit_bytes,
             request_timeout: config.request_timeout,
+            timeline: config.timeline.clone(),
         };
         let state = AppState {
             store: store.clone(),

@@ -14,6 +14,22 @@ use serde::{Deserialize, Serialize};
 /// version 2 would be introduced.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// Reads a `u32` written either as an integer or as an integral float (`1920.0`, `4.8e4`):
+/// JSON Schema's `integer` accepts both, and so must the server, or a document the published
+/// schema accepts (as Python's `json` writes it, say) would be refused.
+fn integral_u32<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    let value = f64::deserialize(deserializer)?;
+    if value.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&value) {
+        // Integral and in range: the conversion is exact.
+        Ok(value as u32)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "expected a whole number from 0 to {}, found {value}",
+            u32::MAX
+        )))
+    }
+}
+
 /// A project's timeline: its format, its tracks of clips, and markers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -21,7 +37,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub struct Project {
     /// The format version of this document. Always 1 for now; a server that reads version 2
     /// upgrades version 1 documents itself.
-    #[schemars(range(min = 1, max = 1))]
+    #[schemars(extend("const" = 1))]
+    #[serde(deserialize_with = "integral_u32")]
     pub schema_version: u32,
     /// The project's display name inside the timeline (export metadata).
     #[schemars(length(min = 1, max = 200))]
@@ -31,12 +48,15 @@ pub struct Project {
     pub fps: f64,
     /// Output width in pixels.
     #[schemars(range(min = 16, max = 8192))]
+    #[serde(deserialize_with = "integral_u32")]
     pub width: u32,
     /// Output height in pixels.
     #[schemars(range(min = 16, max = 8192))]
+    #[serde(deserialize_with = "integral_u32")]
     pub height: u32,
     /// Audio sample rate of the output, in Hz (e.g. 44100, 48000).
     #[schemars(range(min = 8000, max = 192000))]
+    #[serde(deserialize_with = "integral_u32")]
     pub sample_rate: u32,
     /// Tracks, bottom to top for video (later tracks draw over earlier ones).
     pub tracks: Vec<Track>,

@@ -84,6 +84,14 @@ pub(crate) fn check(document: &Value) -> Vec<Violation> {
         .collect();
     violations.sort_by(|a, b| a.pointer.cmp(&b.pointer).then(a.code.cmp(&b.code)));
     violations.dedup();
+    // A value of the wrong type is that one error: its range, length or constant checks only
+    // repeat it less clearly ("1" for `schemaVersion` is a string, not another version).
+    let mistyped: std::collections::HashSet<String> = violations
+        .iter()
+        .filter(|v| v.code == ViolationCode::InvalidType)
+        .map(|v| v.pointer.clone())
+        .collect();
+    violations.retain(|v| v.code == ViolationCode::InvalidType || !mistyped.contains(&v.pointer));
     violations
 }
 
@@ -161,6 +169,9 @@ fn violations_of(pointer: String, kind: &ValidationErrorKind, document: &Value) 
             ViolationCode::InvalidFormat,
             format!("`{field}` must match {pattern}"),
         ),
+        ValidationErrorKind::Constant { .. } if field == "schemaVersion" => {
+            unsupported_version(&pointer)
+        }
         ValidationErrorKind::Enum { options } => one(
             ViolationCode::InvalidValue,
             format!("`{field}` must be one of {options}"),

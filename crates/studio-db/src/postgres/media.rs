@@ -468,7 +468,8 @@ async fn record_job(
 
 /// Subtracts `release` from `owner`'s usage. The CHECKs on `usage` turn an underflow (which
 /// would mean the accounting is already wrong) into an error that rolls the transaction back.
-async fn give_back(
+/// Also used by the timeline's forced asset deletion.
+pub(super) async fn give_back(
     conn: &mut PgConnection,
     owner: &UserId,
     release: Release,

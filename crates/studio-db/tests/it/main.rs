@@ -1,11 +1,12 @@
 //! Integration tests of studio-db: one binary (faster to link), a module per area.
 //!
-//! `store`, `media` and `queue` check the `Store` / `MediaStore` / `QueueStore` contracts against
-//! both backends with the harness of `support`; `fuzz_cursor` stands in for a fuzzer of the
-//! pagination cursor.
+//! `store`, `media`, `queue` and `timeline` check the `Store` / `MediaStore` / `QueueStore` /
+//! `TimelineStore` contracts against both backends with the harness of `support`; `fuzz_cursor`
+//! stands in for a fuzzer of the pagination cursor.
 
 mod fuzz_cursor;
 mod media;
 mod queue;
 mod store;
 mod support;
+mod timeline;

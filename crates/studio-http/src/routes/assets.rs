@@ -2,14 +2,15 @@
 //! deleting assets, and a user's storage accounting.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use studio_core::{AssetId, AssetKind, AssetStatus, JobId, ProjectId, UserId};
 use studio_db::AssetRecord;
 use studio_storage::BlobKey;
 use time::OffsetDateTime;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -19,7 +20,7 @@ use crate::extract::auth::AuthUser;
 use crate::extract::project::{ProjectAccess, Read, Write};
 use crate::media::storage_error;
 use crate::routes::media::{SignedRequestOut, blob_key};
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, ErrorCode};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -214,22 +215,37 @@ async fn list_project_assets(
     Ok(Json(AssetList { items }))
 }
 
+/// Options of an asset deletion.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteAssetQuery {
+    /// Also remove the timeline's clips that use the asset (in the same transaction; the
+    /// timeline gets a new version). Without it, an asset in use is refused with 409.
+    #[serde(default)]
+    pub force: bool,
+}
+
 /// Delete an asset and its files; its bytes go back to the uploader's quota.
 #[utoipa::path(
     delete, path = "/api/assets/{assetId}", tag = "assets", operation_id = "delete_asset",
-    params(("assetId" = AssetId, Path, description = "The asset")),
+    params(("assetId" = AssetId, Path, description = "The asset"), DeleteAssetQuery),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "Bad query string", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Viewers cannot delete", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such asset, or no access", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`asset_in_use`: the timeline uses the asset (extension `clips`: `[{trackId, clipId, pointer}]`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 async fn delete_asset(
     State(state): State<AppState>,
     access: AssetAccess<Write>,
+    query: Result<Query<DeleteAssetQuery>, QueryRejection>,
 ) -> Result<StatusCode, ApiError> {
-    crate::media::remove_asset(&state, &access.asset).await?;
+    let Query(query) = query.map_err(|e| ApiError::new(ErrorCode::InvalidQuery, e.body_text()))?;
+    crate::media::remove_asset_in_timeline(&state, &access.asset, query.force).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

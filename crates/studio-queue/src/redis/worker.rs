@@ -18,6 +18,7 @@
 //! back to `wait` for another worker; a job delivered during shutdown is handed back at once.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bullmq::Error as BullError;
@@ -55,6 +56,7 @@ pub(crate) async fn run(
     let env = Arc::new(AttemptEnv {
         store,
         worker_id: config.id.clone(),
+        claims: AtomicU64::new(0),
         lease: config.lease,
         heartbeat_interval: config.heartbeat_interval,
         retry: config.retry,
@@ -171,7 +173,7 @@ async fn process(
     };
     match env
         .store
-        .start_attempt(&id, &env.worker_id, env.lease)
+        .start_attempt(&id, &env.next_lease_owner(), env.lease)
         .await
     {
         Err(err) => {

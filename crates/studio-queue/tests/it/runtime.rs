@@ -39,8 +39,10 @@ pub(crate) const PATIENCE: Duration = Duration::from_secs(20);
 pub(crate) fn config(db: &TestDb, id: &str) -> WorkerConfig {
     WorkerConfig {
         engine: db.engine.clone(),
-        lease: Duration::from_secs(1),
-        heartbeat_interval: Duration::from_millis(200),
+        // Short enough for the dead-worker tests to wait out, long enough that a loaded CI
+        // machine does not stall a live worker's heartbeats past it.
+        lease: Duration::from_secs(2),
+        heartbeat_interval: Duration::from_millis(250),
         poll_interval: Duration::from_millis(50),
         retry: RetryPolicy {
             initial: Duration::from_millis(200),
@@ -390,7 +392,7 @@ async fn graceful_shutdown_hands_back_a_job_another_worker_completes(db: TestDb)
     let done = until_state(&*queue, &id, JobState::Completed).await;
     staying.stop().await;
     assert_eq!(done.attempts, 1);
-    assert_eq!(done.lease_owner.as_deref(), Some("staying"));
+    assert!(done.lease_owner.unwrap().starts_with("staying#"));
     let workers: Vec<String> = runs.of(&id).into_iter().map(|run| run.0).collect();
     assert_eq!(workers, ["leaving", "staying"]);
 }
@@ -437,7 +439,7 @@ async fn a_dead_workers_job_runs_again_after_its_lease_lapses(db: TestDb) {
         .unwrap();
     let orphan = queue.status(&id).await.unwrap().unwrap();
     assert_eq!(orphan.state, JobState::Active, "nobody handed it back");
-    assert_eq!(orphan.lease_owner.as_deref(), Some("dying"));
+    assert!(orphan.lease_owner.unwrap().starts_with("dying#"));
 
     let rescuer = Running::start(
         db.open_again().await,
@@ -447,7 +449,7 @@ async fn a_dead_workers_job_runs_again_after_its_lease_lapses(db: TestDb) {
     let done = until_state(&*queue, &id, JobState::Completed).await;
     rescuer.stop().await;
     assert_eq!(done.attempts, 2);
-    assert_eq!(done.lease_owner.as_deref(), Some("rescuer"));
+    assert!(done.lease_owner.unwrap().starts_with("rescuer#"));
     let runs: Vec<(String, u32)> = runs.of(&id).into_iter().map(|r| (r.0, r.1)).collect();
     assert_eq!(runs, [("dying".to_owned(), 1), ("rescuer".to_owned(), 2)]);
 }

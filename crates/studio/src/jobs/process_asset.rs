@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use studio_core::timeline::TimelineLimits;
 use studio_core::{AssetId, AssetStatus};
 use studio_db::{AssetOutputs, AssetRecord, Store};
 use studio_media::{MediaError, MediaInfo, ProxySettings, Tools, WaveformBits};
@@ -40,6 +41,8 @@ pub struct MediaJobEnv {
     pub scratch: PathBuf,
     pub tools: Tools,
     pub settings: ProxySettings,
+    /// The bounds timelines are re-checked against once an asset is ready.
+    pub timeline_limits: TimelineLimits,
 }
 
 /// The payload `confirm_upload` records: `{"assetId": …}`.
@@ -78,6 +81,7 @@ impl Job for ProcessAsset {
         match process(env, &ctx, &asset).await {
             Ok(ready) => {
                 tracing::info!(asset.id = %asset.id, "asset ready");
+                recheck_timeline(env, &ready).await;
                 Ok(serde_json::json!({
                     "assetId": ready.id,
                     "proxyKey": ready.outputs.proxy_key,
@@ -103,6 +107,20 @@ impl Job for ProcessAsset {
                 Err(err)
             }
         }
+    }
+}
+
+/// Now that the asset's duration is known, validates the project's timeline again: a clip placed
+/// on it before it was probed may pass its end, and the editor learns that from the timeline's
+/// problems (stored, or cleared when there are none; a warning is logged when there are some).
+/// A failure here is logged, not the job's: the asset is ready either way, and the next
+/// timeline write validates everything.
+async fn recheck_timeline(env: &MediaJobEnv, asset: &AssetRecord) {
+    if let Err(err) =
+        studio_http::timeline::recheck(env.store.as_ref(), &asset.project_id, &env.timeline_limits)
+            .await
+    {
+        tracing::error!(asset.id = %asset.id, error = %err, "cannot re-check the timeline");
     }
 }
 

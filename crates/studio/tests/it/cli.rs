@@ -1,5 +1,5 @@
-//! The real `studio` binary: `--help`, configuration errors, `token`, `migrate`, the generated
-//! secret, JSON logs with request ids, and graceful shutdown on SIGTERM.
+//! The real `studio` binary: `--help`, configuration errors, `token`, `migrate`, `schema`, the
+//! generated secret, JSON logs with request ids, and graceful shutdown on SIGTERM.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -22,7 +22,7 @@ async fn help_documents_every_subcommand() {
     .await;
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    for sub in ["serve", "worker", "migrate", "token"] {
+    for sub in ["serve", "worker", "migrate", "token", "schema"] {
         assert!(text.contains(sub), "{sub} missing from:\n{text}");
     }
 }
@@ -42,6 +42,30 @@ async fn bad_configuration_names_every_bad_setting_and_exits_1() {
         assert!(text.contains(key), "{key} missing from:\n{text}");
     }
     assert!(!text.contains("tooshort"), "the secret leaked: {text}");
+}
+
+/// `studio schema` prints the timeline's JSON Schema (what `scripts/gen-clients.sh` generates the
+/// TypeScript client from), pretty, and nothing else; it needs no working configuration.
+#[tokio::test]
+async fn schema_prints_the_timeline_json_schema_without_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = studio(dir.path(), "mysql://nope");
+    command.env("STUDIO_BIND", "not-an-address").arg("schema");
+    let out = output(command).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let printed: Value = serde_json::from_str(&text).expect("the schema is JSON");
+    assert_eq!(&printed, studio_core::timeline::json_schema());
+    assert_eq!(
+        printed["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+    assert!(text.starts_with("{\n  \""), "pretty-printed: {text:.40}");
+    assert!(text.ends_with("}\n"), "one trailing newline");
 }
 
 #[tokio::test]

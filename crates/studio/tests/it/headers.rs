@@ -136,5 +136,8 @@ async fn cors_allows_only_the_configured_origins() {
     let exposed = simple.headers()["access-control-expose-headers"]
         .to_str()
         .unwrap();
-    assert!(exposed.contains("x-request-id"), "{exposed}");
+    // What a cross-origin editor reads: the request id, the timeline's version and its problems.
+    for header in ["x-request-id", "etag", "timeline-problems"] {
+        assert!(exposed.contains(header), "{header} not in {exposed}");
+    }
 }

@@ -19,6 +19,7 @@ mod projects;
 mod queue_metrics;
 mod reconciler;
 mod support;
+mod timeline;
 mod uppy;
 mod webhooks;
 mod workers;

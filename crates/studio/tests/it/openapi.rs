@@ -35,6 +35,10 @@ async fn the_openapi_document_lists_every_operation_by_handler_name() {
             "get /api/projects/{projectId} get_project",
             "get /api/projects/{projectId}/assets list_project_assets",
             "get /api/projects/{projectId}/members list_members",
+            "get /api/projects/{projectId}/timeline get_timeline",
+            "get /api/projects/{projectId}/timeline.otio export_timeline_otio",
+            "get /api/projects/{projectId}/timeline/problems get_timeline_problems",
+            "get /api/schema/project.json get_project_schema",
             "get /api/uppy/s3/multipart/{uploadId} list_uppy_parts",
             "get /api/uppy/s3/multipart/{uploadId}/{partNumber} sign_uppy_part",
             "get /api/uppy/s3/params get_uppy_upload_params",
@@ -52,6 +56,7 @@ async fn the_openapi_document_lists_every_operation_by_handler_name() {
             "post /api/uppy/s3/multipart/{uploadId}/complete complete_uppy_multipart_upload",
             "post /api/webhooks/storage receive_storage_webhook",
             "put /api/projects/{projectId}/members/{userId} put_member",
+            "put /api/projects/{projectId}/timeline put_timeline",
         ]
     );
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
