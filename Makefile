@@ -10,9 +10,12 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/studio-engine/target
 STUDIO_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 # The S3-compatible server the S3 tests start (it verifies SigV4 like S3 does).
 S3S_FS_VERSION := 0.14.1
+# libFuzzer for the timeline parser (scripts/fuzz-timeline.sh); `make test` fuzzes for FUZZ_SECONDS.
+CARGO_FUZZ_VERSION := 0.13.2
+FUZZ_SECONDS ?= 60
 export STUDIO_TEST_POSTGRES_URL
 
-.PHONY: run token test deps services check fmt clippy test-sqlite test-postgres clean-test-schemas gen-clients
+.PHONY: run token test deps services check fmt clippy test-sqlite test-postgres clean-test-schemas gen-clients fuzz
 
 run:
 	@scripts/install-deps.sh run
@@ -26,7 +29,7 @@ token:
 	@cargo build --release --bin studio -q
 	@$(CARGO_TARGET_DIR)/release/studio token $(USER_ID)
 
-test: deps services check test-sqlite test-postgres
+test: deps services check test-sqlite test-postgres fuzz
 	@echo "All suites passed: SQLite with local storage, PostgreSQL with S3."
 
 # System packages the build and the tests need; installed only when missing.
@@ -39,6 +42,8 @@ deps:
 	cd tests/schema && npm ci --no-audit --no-fund
 	cd clients/typescript && npm ci --no-audit --no-fund
 	@scripts/install-otio.sh
+	@cargo fuzz --version 2>/dev/null | grep -qF "$(CARGO_FUZZ_VERSION)" || \
+		cargo install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked
 
 # PostgreSQL and Redis, started when not already answering.
 services:
@@ -69,3 +74,7 @@ clean-test-schemas:
 # model; `cargo test` fails while the committed files are stale.
 gen-clients:
 	scripts/gen-clients.sh
+
+# libFuzzer on timeline parse + validate, bounded (longer: make fuzz FUZZ_SECONDS=3600).
+fuzz:
+	CARGO_FUZZ_VERSION=$(CARGO_FUZZ_VERSION) scripts/fuzz-timeline.sh $(FUZZ_SECONDS)
