@@ -238,13 +238,17 @@ async fn put_timeline(
         ));
     }
     let bytes = read_body(&headers, body, limits.max_document_bytes).await?;
-    let document = timeline::parse(&bytes, limits).map_err(invalid)?;
     let assets = state.store.list_assets(project).await?;
-    let catalog = catalog(&assets);
-    let violations = timeline::validate(&document, limits, &catalog);
-    if !violations.is_empty() {
-        return Err(invalid(violations));
-    }
+    // Parsing and checking a large document is tens of milliseconds of CPU (34 ms for 10,000
+    // clips, BENCHMARKS.md): off the async runtime's threads, like any CPU-heavy work.
+    let check_limits = limits.clone();
+    let (document, catalog) = tokio::task::spawn_blocking(move || {
+        let catalog = catalog(&assets);
+        timeline::parse_and_validate(&bytes, &check_limits, &catalog).map(|doc| (doc, catalog))
+    })
+    .await
+    .map_err(|err| ApiError::internal(&err))?
+    .map_err(invalid)?;
     let version = match state
         .store
         .replace_timeline(project, &document, if_version)
