@@ -30,7 +30,7 @@ token:
 	@$(CARGO_TARGET_DIR)/release/studio token $(USER_ID)
 
 test: deps services check test-sqlite test-postgres fuzz
-	@echo "All suites passed: SQLite with local storage, PostgreSQL with S3."
+	@echo "All suites passed: SQLite with local storage and the embedded queue; PostgreSQL with S3 and the Redis queue; the timeline fuzzer."
 
 # System packages the build and the tests need; installed only when missing.
 deps:
