@@ -8,6 +8,7 @@
 //! [`Store`] and [`MediaStore`] types (`rows`, `media_rows`) and running the embedded migrations
 //! (`migrations`).
 
+mod collab;
 mod error;
 mod media;
 mod media_rows;
@@ -20,6 +21,7 @@ mod sqlite;
 mod store;
 mod timeline;
 
+pub use collab::{CollabSnapshot, CollabStore, LoggedUpdate, SnapshotWrite, StoredCollabDocument};
 pub use error::DbError;
 pub use media::{
     AssetOutputs, AssetRecord, Confirmed, IntentError, JobRecord, MediaStore, NewAsset, NewJob,

@@ -24,6 +24,8 @@ use crate::{
     ProjectRecord, ProjectWithRole, Store,
 };
 
+/// `CollabStore` for this backend.
+mod collab;
 /// `MediaStore` for this backend.
 mod media;
 /// `QueueStore` for this backend.
@@ -70,6 +72,11 @@ const MIGRATIONS: MigrationList = &[
         6,
         "timeline",
         include_str!("../migrations/postgres/0006_timeline.sql"),
+    ),
+    (
+        7,
+        "collab",
+        include_str!("../migrations/postgres/0007_collab.sql"),
     ),
 ];
 
@@ -238,7 +245,8 @@ impl Store for PgStore {
         }
         // Assets first (their foreign key is RESTRICT), giving their bytes back to their owners.
         let assets = media::delete_project_assets(&mut tx, project).await?;
-        // Memberships go with it through `ON DELETE CASCADE`.
+        // Memberships and the collaborative document (`collab_*`) go with it through `ON DELETE
+        // CASCADE`.
         sqlx::query("DELETE FROM projects WHERE id = $1")
             .bind(project.as_str())
             .execute(&mut *tx)

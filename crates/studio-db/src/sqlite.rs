@@ -28,6 +28,8 @@ use crate::{
     ProjectRecord, ProjectWithRole, Store,
 };
 
+/// `CollabStore` for this backend.
+mod collab;
 /// `MediaStore` for this backend.
 mod media;
 /// `QueueStore` for this backend.
@@ -74,6 +76,11 @@ const MIGRATIONS: MigrationList = &[
         6,
         "timeline",
         include_str!("../migrations/sqlite/0006_timeline.sql"),
+    ),
+    (
+        7,
+        "collab",
+        include_str!("../migrations/sqlite/0007_collab.sql"),
     ),
 ];
 
@@ -264,7 +271,8 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
         // Assets first (their foreign key is RESTRICT), giving their bytes back to their owners.
         let assets = media::delete_project_assets(&mut tx, project).await?;
-        // Memberships go with it: `ON DELETE CASCADE`, enforced because `foreign_keys` is on.
+        // Memberships and the collaborative document (`collab_*`) go with it: `ON DELETE
+        // CASCADE`, enforced because `foreign_keys` is on.
         let done = sqlx::query("DELETE FROM projects WHERE id = ?1")
             .bind(project.as_str())
             .execute(&mut *tx)

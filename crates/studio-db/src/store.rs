@@ -88,10 +88,13 @@ impl PageCursor {
 }
 
 /// The persistence port. Implementations: SQLite (embedded default) and PostgreSQL. The media
-/// methods are in [`crate::MediaStore`], the job queue's in [`crate::QueueStore`] and the
-/// timeline's in [`crate::TimelineStore`], supertraits, so one `Arc<dyn Store>` reaches all.
+/// methods are in [`crate::MediaStore`], the job queue's in [`crate::QueueStore`], the
+/// timeline's in [`crate::TimelineStore`] and the collaborative documents' in
+/// [`crate::CollabStore`], supertraits, so one `Arc<dyn Store>` reaches all.
 #[async_trait]
-pub trait Store: crate::MediaStore + crate::QueueStore + crate::TimelineStore {
+pub trait Store:
+    crate::CollabStore + crate::MediaStore + crate::QueueStore + crate::TimelineStore
+{
     /// Which backend this is (`sqlite` or `postgres`), for logs and `/ready`.
     fn backend(&self) -> &'static str;
 
@@ -132,8 +135,9 @@ pub trait Store: crate::MediaStore + crate::QueueStore + crate::TimelineStore {
 
     /// In one transaction: deletes the project's assets, giving each one's bytes back to its
     /// owner's usage (a pending intent's reservation, a confirmed upload's used bytes), then the
-    /// project and its memberships. Returns the deleted asset rows, oldest first, so the caller
-    /// can delete their objects from storage. `NotFound` if the project was already gone.
+    /// project, its memberships and its collaborative document (snapshot and log). Returns the
+    /// deleted asset rows, oldest first, so the caller can delete their objects from storage.
+    /// `NotFound` if the project was already gone.
     async fn delete_project(&self, project: &ProjectId)
     -> Result<Vec<crate::AssetRecord>, DbError>;
 
