@@ -41,6 +41,7 @@ deps:
 	cd tests/waveform && npm ci --no-audit --no-fund
 	cd tests/schema && npm ci --no-audit --no-fund
 	cd clients/typescript && npm ci --no-audit --no-fund
+	cd tests/collab && npm ci --no-audit --no-fund
 	@scripts/install-otio.sh
 	@cargo fuzz --version 2>/dev/null | grep -qF "$(CARGO_FUZZ_VERSION)" || \
 		cargo install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked

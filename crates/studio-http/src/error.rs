@@ -76,6 +76,7 @@ error_codes! {
     TimelineVersionMismatch => ("timeline_version_mismatch", PRECONDITION_FAILED, "The timeline has changed"),
     DocumentTooLarge => ("document_too_large", PAYLOAD_TOO_LARGE, "Timeline document too large"),
     AssetInUse => ("asset_in_use", CONFLICT, "The asset is used by the timeline"),
+    UpgradeRequired => ("upgrade_required", UPGRADE_REQUIRED, "WebSocket upgrade required"),
     TooManyRequests => ("too_many_requests", TOO_MANY_REQUESTS, "Too many requests"),
     Internal => ("internal", INTERNAL_SERVER_ERROR, "Internal server error"),
     AuthUnavailable => ("auth_unavailable", SERVICE_UNAVAILABLE, "Token verification is unavailable"),

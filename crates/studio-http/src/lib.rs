@@ -6,6 +6,7 @@
 //! turns every bare error into problem+json). The binary (`studio`) builds the state from its
 //! configuration; tests build it the same way through `studio-testkit`.
 
+pub mod collab;
 pub mod error;
 pub mod extract;
 pub mod media;
@@ -44,6 +45,8 @@ pub fn router(state: AppState) -> axum::Router {
             state.settings.request_timeout,
         ),
     ));
+    // The collaboration WebSocket: no body limit or request timeout (it lives for hours).
+    app = app.merge(routes::collab::router().with_state(state.clone()));
     if let Some(local) = &state.local_blobs {
         app = app.merge(routes::storage::router(local.clone()));
     }

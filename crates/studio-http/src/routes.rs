@@ -3,6 +3,7 @@
 //! OpenAPI document).
 
 pub mod assets;
+pub mod collab;
 pub mod docs;
 pub mod health;
 pub mod jobs;

@@ -28,6 +28,8 @@ pub struct AppState {
     pub media: Arc<MediaSettings>,
     /// Where background jobs are enqueued and watched.
     pub queue: Arc<dyn JobQueue>,
+    /// The live collaborative documents of this node.
+    pub collab: studio_collab::CollabHub,
 }
 
 impl FromRef<AppState> for Arc<dyn Store> {

@@ -14,6 +14,7 @@ use jsonwebtoken::Algorithm;
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer};
 
+mod collab;
 mod media;
 mod timeline;
 mod worker;
@@ -84,6 +85,15 @@ pub struct RawConfig {
     pub timeline_max_clips: usize,
     pub timeline_max_markers: usize,
     pub timeline_max_document_bytes: usize,
+    pub collab_max_frame_bytes: usize,
+    pub collab_max_document_bytes: usize,
+    pub collab_send_queue: usize,
+    pub collab_messages_per_second: u32,
+    pub collab_message_burst: u32,
+    pub collab_flush_interval_ms: u64,
+    pub collab_snapshot_interval_secs: u64,
+    pub collab_awareness_timeout_secs: u64,
+    pub collab_ping_interval_secs: u64,
 }
 
 /// How log lines are written.
@@ -156,6 +166,8 @@ pub struct Config {
     pub worker: WorkerSettings,
     /// Bounds on project timelines.
     pub timeline: studio_core::timeline::TimelineLimits,
+    /// Limits and intervals of the collaboration server.
+    pub collab: studio_collab::CollabConfig,
 }
 
 /// Every problem found in the configuration, one per line.
@@ -355,6 +367,7 @@ impl RawConfig {
         let media = media::validate(&self, &mut bad);
         let worker = worker::validate(&self, &mut bad);
         let timeline = timeline::validate(&self, &mut bad);
+        let collab = collab::validate(&self, &mut bad);
 
         if !errors.is_empty() {
             return Err(ConfigError(errors));
@@ -386,6 +399,7 @@ impl RawConfig {
             media,
             worker,
             timeline,
+            collab,
             data_dir: self.data_dir,
         })
     }

@@ -133,6 +133,34 @@ fn storage_http_client() -> anyhow::Result<reqwest::Client> {
         .context("cannot build the storage HTTP client")
 }
 
+/// The collaboration server: with Redis configured, live projects are shared with the other
+/// nodes through Redis Streams (keys `<queue_prefix>:collab:<project id>`).
+fn collab_hub(
+    config: &Config,
+    store: Arc<dyn Store>,
+    metrics: &Metrics,
+) -> anyhow::Result<studio_collab::CollabHub> {
+    let fanout = match &config.redis_url {
+        Some(url) => Some(studio_collab::RedisFanout {
+            client: redis::Client::open(url.as_str()).context("invalid Redis URL")?,
+            prefix: format!("{}:", config.worker.queue_prefix),
+            node: format!("{:016x}", rand::random::<u64>()),
+        }),
+        None => None,
+    };
+    let sink = studio_http::collab::StoreTimelineSink {
+        store: store.clone(),
+        limits: config.timeline.clone(),
+    };
+    Ok(studio_collab::CollabHub::new(
+        config.collab.clone(),
+        store,
+        Arc::new(sink),
+        fanout,
+        studio_collab::CollabMetrics::new(metrics.recorder()),
+    ))
+}
+
 impl Application {
     /// Opens the database, builds the state and binds the listener (port 0 picks a free port).
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
@@ -167,11 +195,13 @@ impl Application {
             request_timeout: config.request_timeout,
             timeline: config.timeline.clone(),
         };
+        let metrics = Metrics::new();
+        let collab = collab_hub(config, store.clone(), &metrics)?;
         let state = AppState {
             store: store.clone(),
             auth,
             readiness: Arc::new(readiness),
-            metrics: Metrics::new(),
+            metrics,
             settings: Arc::new(settings),
             blobs,
             local_blobs,
@@ -179,6 +209,7 @@ impl Application {
             queue: studio_queue::open_queue(store.clone(), &crate::jobs::engine(config)?)
                 .await
                 .context("cannot open the job queue")?,
+            collab,
         };
         let worker = if config.worker.in_process {
             let metrics = studio_queue::JobMetrics::new(state.metrics.recorder());
@@ -241,6 +272,16 @@ impl Application {
         let worker = self
             .worker
             .map(|worker| tokio::spawn(worker.run(shutdown.clone())));
+        // Upgraded WebSockets are not requests the graceful shutdown waits for: the hub closes
+        // them (1001) and writes every live document's log and final snapshot itself.
+        let collab = self.state.collab.clone();
+        let collab_stopped = tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move {
+                shutdown.cancelled().await;
+                collab.shutdown().await;
+            }
+        });
         let server = axum::serve(
             self.listener,
             self.router
@@ -260,6 +301,9 @@ impl Application {
                     "requests still running at the shutdown deadline were cut off"
                 );
             }
+        }
+        if let Err(err) = collab_stopped.await {
+            tracing::error!(error = %err, "the collaboration shutdown panicked");
         }
         reconciler.abort();
         janitor.abort();

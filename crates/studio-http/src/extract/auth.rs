@@ -67,28 +67,33 @@ where
             ));
         };
         let authenticator = Arc::<Authenticator>::from_ref(state);
-        let user = authenticator.verify(token).await.map_err(|err| {
-            // The reason is useful to operators; the token itself is never logged.
-            tracing::info!(auth.error = %err, "token refused");
-            match err.kind() {
-                AuthErrorKind::Expired => {
-                    challenge(ErrorCode::TokenExpired, "The token has expired.", true)
-                }
-                AuthErrorKind::Invalid => challenge(
-                    ErrorCode::InvalidToken,
-                    "The token is not valid for this service.",
-                    true,
-                ),
-                AuthErrorKind::Unavailable => ApiError::new(
-                    ErrorCode::AuthUnavailable,
-                    "Token keys cannot be fetched right now; try again shortly.",
-                ),
-            }
-        })?;
-        let user = AuthUser {
-            user_id: user.user_id,
-        };
+        let user_id = verify_token(&authenticator, token).await?;
+        let user = AuthUser { user_id };
         parts.extensions.insert(user.clone());
         Ok(user)
     }
+}
+
+/// Verifies a bearer token (from a header, or where a route takes it otherwise): the user, or
+/// 401 (`token_expired` / `invalid_token`), or 503 when the keys cannot be fetched.
+pub async fn verify_token(authenticator: &Authenticator, token: &str) -> Result<UserId, ApiError> {
+    let user = authenticator.verify(token).await.map_err(|err| {
+        // The reason is useful to operators; the token itself is never logged.
+        tracing::info!(auth.error = %err, "token refused");
+        match err.kind() {
+            AuthErrorKind::Expired => {
+                challenge(ErrorCode::TokenExpired, "The token has expired.", true)
+            }
+            AuthErrorKind::Invalid => challenge(
+                ErrorCode::InvalidToken,
+                "The token is not valid for this service.",
+                true,
+            ),
+            AuthErrorKind::Unavailable => ApiError::new(
+                ErrorCode::AuthUnavailable,
+                "Token keys cannot be fetched right now; try again shortly.",
+            ),
+        }
+    })?;
+    Ok(user.user_id)
 }

@@ -137,6 +137,11 @@ async fn put_member(
         .store
         .put_member(&access.project.id, &user_id, body.role)
         .await?;
+    // Live connections follow the new role at once (a viewer's edits are dropped from now on).
+    state
+        .collab
+        .set_user_role(&access.project.id, &user_id, body.role.into())
+        .await;
     tracing::info!(
         project.id = %access.project.id,
         member.role = body.role.as_str(),
@@ -181,6 +186,15 @@ async fn delete_member(
             }
             other => other.into(),
         })?;
+    // Their open editors close for good (4401: the client does not reconnect).
+    state
+        .collab
+        .close_user(
+            &access.project.id,
+            &user_id,
+            studio_collab::CloseCode::AccessRevoked,
+        )
+        .await;
     tracing::info!(project.id = %access.project.id, "member removed");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -264,6 +264,8 @@ async fn delete_project(
         Err(studio_db::DbError::NotFound) => Vec::new(),
         Err(other) => return Err(other.into()),
     };
+    // Open editors close for good (4404) and the live document is dropped unsaved.
+    state.collab.project_deleted(&access.project.id).await;
     for asset in &removed {
         crate::media::remove_objects(&state, asset).await;
     }

@@ -263,6 +263,16 @@ async fn put_timeline(
         Err(TimelineWriteError::Db(err)) => return Err(project_gone(err)),
     };
     tracing::info!(project.id = %project, timeline.version = version, "timeline written");
+    // Editors connected to the project see the new document: it is written into the live Yjs
+    // document in one transaction (on whichever node holds it, through the fan-out).
+    match serde_json::to_value(&document) {
+        Ok(value) => {
+            if let Err(err) = state.collab.apply_timeline(project, value).await {
+                tracing::error!(error = %err, "cannot apply the timeline to the collaborative document");
+            }
+        }
+        Err(err) => tracing::error!(error = %err, "cannot encode the timeline"),
+    }
     // A clip on an asset not probed yet could not be checked against its duration. If the
     // asset became ready while this request ran, its job's re-check may have looked at the
     // previous version: look again now that this one is stored.

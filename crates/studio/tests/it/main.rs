@@ -5,6 +5,7 @@
 mod access;
 mod auth;
 mod cli;
+mod collab;
 mod errors;
 mod headers;
 mod health;
