@@ -10,9 +10,10 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/studio-engine/target
 STUDIO_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 # The S3-compatible server the S3 tests start (it verifies SigV4 like S3 does).
 S3S_FS_VERSION := 0.14.1
-# libFuzzer for the timeline parser (scripts/fuzz-timeline.sh); `make test` fuzzes for FUZZ_SECONDS.
+# libFuzzer for the parsers of untrusted input (scripts/fuzz.sh); `make test` fuzzes each target
+# for FUZZ_SECONDS.
 CARGO_FUZZ_VERSION := 0.13.2
-FUZZ_SECONDS ?= 60
+FUZZ_SECONDS ?= 45
 export STUDIO_TEST_POSTGRES_URL
 
 .PHONY: run token test deps services check fmt clippy test-sqlite test-postgres clean-test-schemas gen-clients fuzz
@@ -30,7 +31,7 @@ token:
 	@$(CARGO_TARGET_DIR)/release/studio token $(USER_ID)
 
 test: deps services check test-sqlite test-postgres fuzz
-	@echo "All suites passed: SQLite with local storage and the embedded queue; PostgreSQL with S3 and the Redis queue; the timeline fuzzer."
+	@echo "All suites passed: SQLite with local storage and the embedded queue; PostgreSQL with S3 and the Redis queue; the timeline and collaboration-frame fuzzers."
 
 # System packages the build and the tests need; installed only when missing.
 deps:
@@ -76,6 +77,7 @@ clean-test-schemas:
 gen-clients:
 	scripts/gen-clients.sh
 
-# libFuzzer on timeline parse + validate, bounded (longer: make fuzz FUZZ_SECONDS=3600).
+# libFuzzer on timeline parse + validate and on collaboration frames, bounded (longer: make fuzz
+# FUZZ_SECONDS=3600).
 fuzz:
-	CARGO_FUZZ_VERSION=$(CARGO_FUZZ_VERSION) scripts/fuzz-timeline.sh $(FUZZ_SECONDS)
+	CARGO_FUZZ_VERSION=$(CARGO_FUZZ_VERSION) scripts/fuzz.sh $(FUZZ_SECONDS)

@@ -11,7 +11,7 @@
 //! removed or added, types changed), so inputs stay JSON and reach the rules behind the shape
 //! check; the other half is libFuzzer's own byte mutations, with `fuzz/timeline.dict`.
 //!
-//! Run: `scripts/fuzz-timeline.sh [seconds]` (default 60). Longer runs and reproducing a crash:
+//! Run: `scripts/fuzz.sh [seconds] timeline` (default 60). Longer runs and reproducing a crash:
 //! see that script's header.
 
 #![no_main]

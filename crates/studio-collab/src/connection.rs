@@ -98,6 +98,9 @@ impl CollabHub {
             return;
         };
         tracing::debug!(project.id = %session.project, user.id = %session.user, conn, "collaboration connection opened");
+        // Leaves the room however this task ends, a panic included: a connection never stays
+        // registered (and fed frames) after its task is gone. (Leaving twice is harmless.)
+        let _leave = LeaveOnDrop { room: &room, conn };
 
         let mut reader = Reader {
             room: &room,
@@ -143,6 +146,17 @@ impl CollabHub {
     }
 }
 
+struct LeaveOnDrop<'a> {
+    room: &'a Arc<Room>,
+    conn: ConnId,
+}
+
+impl Drop for LeaveOnDrop<'_> {
+    fn drop(&mut self) {
+        self.room.leave(self.conn);
+    }
+}
+
 struct Reader<'a> {
     room: &'a Arc<Room>,
     conn: ConnId,
@@ -182,7 +196,10 @@ impl Reader<'_> {
             }
         };
         match message {
-            ClientMessage::SyncStep1(sv) => self.send(self.room.step2_for(&sv)),
+            ClientMessage::SyncStep1(sv) => match self.room.step2_for(&sv) {
+                Some(frame) => self.send(frame),
+                None => self.close(CloseCode::InternalError, "cannot encode the document"),
+            },
             ClientMessage::Update { update, .. } => {
                 if !self.writable.load(std::sync::atomic::Ordering::Relaxed) {
                     // Viewers' edits reach nobody and are not stored.

@@ -250,7 +250,8 @@ fn apply_entry(room: &Room, kind: Option<&[u8]>, field: &dyn Fn(&str) -> Option<
         }
         Some(b"a") => {
             if let Some(bytes) = field("d")
-                && let Ok(update) = AwarenessUpdate::decode_v1(&bytes)
+                && let Ok(Ok(update)) =
+                    crate::protocol::guarded(|| AwarenessUpdate::decode_v1(&bytes))
             {
                 room.apply_awareness(update, None);
             }

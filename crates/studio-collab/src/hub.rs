@@ -12,8 +12,7 @@ use studio_db::{DbError, Store};
 use tokio::sync::{OnceCell, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use yrs::updates::decoder::Decode;
-use yrs::{Doc, Transact, Update};
+use yrs::{Doc, Transact};
 
 use crate::fanout::{self, FanoutMessage, RedisFanout};
 use crate::room::{ApplyError, Room, lock};
@@ -276,7 +275,7 @@ async fn load(inner: &Arc<HubInner>, project: ProjectId) -> Result<LoadedRoom, C
             let mut txn = doc.transact_mut();
             for bytes in parts {
                 approx += bytes.len();
-                match Update::decode_v1(bytes) {
+                match crate::protocol::decode_update(bytes) {
                     Ok(update) => {
                         if let Err(err) = txn.apply_update(update) {
                             tracing::error!(error = %err, "a stored collaboration update does not apply");

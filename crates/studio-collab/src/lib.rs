@@ -12,23 +12,41 @@
 //! The protocol as the real client behaves (one message per frame, awareness echoed to its
 //! sender, 44xx close codes ending reconnection) is in `shared/notes/collab-protocol.md`.
 
+#[cfg(feature = "server")]
 mod close;
+#[cfg(feature = "server")]
 mod config;
+#[cfg(feature = "server")]
 mod connection;
+#[cfg(feature = "server")]
 mod connection_control;
+#[cfg(feature = "server")]
 pub mod fanout;
+#[cfg(feature = "server")]
 mod hub;
+#[cfg(feature = "server")]
 mod metrics;
+#[cfg(feature = "server")]
 mod persist;
 pub mod protocol;
+#[cfg(feature = "server")]
 mod room;
+#[cfg(feature = "server")]
 pub mod timeline;
 
+#[cfg(feature = "server")]
 pub use close::CloseCode;
+#[cfg(feature = "server")]
 pub use config::CollabConfig;
+#[cfg(feature = "server")]
 pub use connection::{InFrame, OutFrame, Session};
+#[cfg(feature = "server")]
 pub use fanout::RedisFanout;
+#[cfg(feature = "server")]
 pub use hub::{CollabError, CollabHub};
+#[cfg(feature = "server")]
 pub use metrics::CollabMetrics;
+#[cfg(feature = "server")]
 pub use room::PROJECT_ROOT;
+#[cfg(feature = "server")]
 pub use timeline::{TimelineSink, TimelineVerdict};

@@ -181,19 +181,22 @@ async fn snapshot(hub: &CollabHub, loaded: &LoadedRoom) -> Result<(), SaveError>
                     }
                 }
                 let state = folding.lock();
-                let bytes = state
-                    .doc
-                    .transact()
-                    .encode_state_as_update_v1(&StateVector::default());
-                (
+                let bytes = crate::protocol::guarded(|| {
+                    state
+                        .doc
+                        .transact()
+                        .encode_state_as_update_v1(&StateVector::default())
+                })?;
+                Ok::<_, crate::protocol::ProtocolError>((
                     bytes,
                     state.generation,
                     state.change_count,
                     state.dirty_since,
-                )
+                ))
             })
             .await
-            .map_err(|err| SaveError::Failed(err.to_string()))?;
+            .map_err(|err| SaveError::Failed(err.to_string()))?
+            .map_err(|err| SaveError::Failed(format!("cannot encode the document: {err}")))?;
         match store
             .collab_snapshot(&project, &state_bytes, &covered, base)
             .await?

@@ -5,14 +5,19 @@
 //! then for sync a `varUint` sub-type (0 step 1 with a state vector, 1 step 2 and 2 update with a
 //! Yjs update) and a `varByteArray` payload. `yrs::sync` does the decoding; before it runs, the
 //! counts a payload declares are checked against the bytes that are really there, so a few bytes
-//! claiming billions of entries are rejected instead of reserving memory for them.
+//! claiming billions of entries are rejected instead of reserving memory for them. And yrs
+//! asserts on some hostile input (a client id beyond 53 bits panics in its decoder, found by the
+//! `collab_frame` fuzz target): every call into yrs on client bytes goes through [`guarded`],
+//! which turns a panic into an error for that connection alone.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use bytes::Bytes;
-use yrs::StateVector;
 use yrs::sync::awareness::AwarenessUpdate;
 use yrs::sync::{Message, SyncMessage};
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
+use yrs::{Doc, ReadTxn, StateVector, Transact, Update, WriteTxn};
 
 /// A message read from a client.
 #[derive(Debug)]
@@ -53,7 +58,7 @@ pub fn read_client_message(frame: &[u8]) -> Result<ClientMessage, ProtocolError>
             match sub {
                 0 => {
                     check_counted(payload, 2, "state vector")?;
-                    let sv = StateVector::decode_v1(payload).map_err(malformed)?;
+                    let sv = guarded(|| StateVector::decode_v1(payload))?.map_err(malformed)?;
                     Ok(ClientMessage::SyncStep1(sv))
                 }
                 1 | 2 => {
@@ -74,13 +79,60 @@ pub fn read_client_message(frame: &[u8]) -> Result<ClientMessage, ProtocolError>
                 .ok_or_else(|| malformed("truncated awareness payload"))?;
             // Each entry is at least a client id, a clock and a string length.
             check_counted(payload, 3, "awareness update")?;
-            let update = AwarenessUpdate::decode_v1(payload).map_err(malformed)?;
+            let update = guarded(|| AwarenessUpdate::decode_v1(payload))?.map_err(malformed)?;
             Ok(ClientMessage::Awareness(update))
         }
         2 => Ok(ClientMessage::Auth),
         3 => Ok(ClientMessage::QueryAwareness),
         other => Err(ProtocolError::UnknownType(other)),
     }
+}
+
+/// Decodes a Yjs v1 update from a client.
+pub fn decode_update(bytes: &[u8]) -> Result<Update, ProtocolError> {
+    guarded(|| Update::decode_v1(bytes))?.map_err(malformed)
+}
+
+/// Applies a client's update to `doc` in one transaction.
+pub fn apply_update(doc: &Doc, update: Update) -> Result<(), ProtocolError> {
+    guarded(|| doc.transact_mut().apply_update(update))?.map_err(malformed)
+}
+
+/// Runs yrs on client input, turning a panic into [`ProtocolError::Malformed`]. Unwinding out of
+/// yrs is safe here: the decoders own nothing shared, and an apply that panics leaves the
+/// transaction to its `Drop` like any early return.
+pub fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, ProtocolError> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|_| malformed("yrs could not process it"))
+}
+
+/// An update whose dependencies are missing waits in the document ("pending") and is encoded
+/// with its state (every step 2, every snapshot). A hostile one can be pending in a way yrs then
+/// fails to encode (found by the `collab_frame` fuzz target), which would break every later
+/// join and snapshot of the project. So after a client's update leaves something pending, its
+/// encoding is tried once; if it fails, the pending part is dropped (it was never integrated,
+/// so nobody has it). Returns whether the document was fine.
+pub fn discard_unencodable_pending(doc: &Doc) -> bool {
+    let pending = doc.transact().has_missing_updates();
+    if !pending {
+        return true;
+    }
+    let encodes = guarded(|| {
+        let txn = doc.transact();
+        txn.encode_state_as_update_v1(&txn.state_vector())
+    })
+    .is_ok();
+    if !encodes {
+        let mut txn = doc.transact_mut();
+        let store = txn.store_mut();
+        if let Some(pending) = store.pending_update_mut() {
+            pending.update = yrs::Update::new();
+            pending.missing = StateVector::default();
+        }
+        if let Some(deletes) = store.pending_ds_mut() {
+            *deletes = yrs::IdSet::default();
+        }
+    }
+    encodes
 }
 
 fn malformed(detail: impl std::fmt::Display) -> ProtocolError {
@@ -222,6 +274,45 @@ mod tests {
             read_client_message(&frame),
             Err(ProtocolError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn client_ids_beyond_53_bits_are_errors_not_panics() {
+        // Found by the collab_frame fuzz target: yrs asserts on such an id while decoding.
+        let frame = [
+            0x01, 0x0c, 0x01, 0xa4, 0xb4, 0xf7, 0x9b, 0xa4, 0xb4, 0xf7, 0x9b, 0x02, 0x00, 0x28,
+            0x02, 0x02, 0x04, 0x6e, 0x75, 0x6c, 0x6c,
+        ];
+        assert!(read_client_message(&frame).is_err());
+    }
+
+    #[test]
+    fn a_pending_update_yrs_cannot_encode_is_dropped_and_the_document_still_encodes() {
+        use yrs::{Text, Transact};
+        // Found by the collab_frame fuzz target: after applying it, yrs panicked encoding the
+        // document's state (every later step 2 and snapshot of the project would have).
+        let frame = [
+            0x00, 0x02, 0x1d, 0x01, 0x01, 0xa4, 0xb4, 0xf7, 0x9b, 0x02, 0x07, 0x02, 0x07, 0x04,
+            0x5b, 0x01, 0x00, 0x00, 0x00, 0x04, 0x5b, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x07, 0xc3, 0xa9, 0x6c, 0x6c, 0x6f, 0x20, 0xf0, 0x9f, 0x91, 0x8b, 0x00,
+        ];
+        let doc = Doc::with_client_id(1);
+        let text = doc.get_or_insert_text("notes");
+        text.insert(&mut doc.transact_mut(), 0, "hello world");
+        let ClientMessage::Update { update, .. } = read_client_message(&frame).unwrap() else {
+            panic!("an update");
+        };
+        apply_update(&doc, decode_update(&update).unwrap()).unwrap();
+        assert!(!discard_unencodable_pending(&doc));
+        let state = doc
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        let copy = Doc::new();
+        apply_update(&copy, decode_update(&state).unwrap()).unwrap();
+        assert_eq!(
+            yrs::GetString::get_string(&copy.get_or_insert_text("notes"), &copy.transact()),
+            "hello world"
+        );
     }
 
     #[test]

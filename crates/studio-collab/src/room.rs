@@ -26,8 +26,7 @@ use studio_core::{ProjectId, UserId};
 use tokio::sync::{Notify, mpsc};
 use yrs::sync::Awareness;
 use yrs::sync::awareness::AwarenessUpdate;
-use yrs::updates::decoder::Decode;
-use yrs::{Doc, MapRef, ReadTxn, StateVector, Transact, Update};
+use yrs::{Doc, MapRef, ReadTxn, StateVector, Transact};
 
 use crate::connection_control::ConnControl;
 use crate::fanout::FanoutMessage;
@@ -248,11 +247,13 @@ impl Room {
         }
     }
 
-    /// Answers a client's sync step 1 with sync step 2 (what it lacks).
-    pub(crate) fn step2_for(&self, sv: &StateVector) -> Bytes {
+    /// Answers a client's sync step 1 with sync step 2 (what it lacks); `None` if yrs cannot
+    /// encode it (never seen; guarded like every yrs call on client input).
+    pub(crate) fn step2_for(&self, sv: &StateVector) -> Option<Bytes> {
         let state = self.lock();
-        let update = state.doc.transact().encode_state_as_update_v1(sv);
-        protocol::sync_step2(update)
+        let update =
+            protocol::guarded(|| state.doc.transact().encode_state_as_update_v1(sv)).ok()?;
+        Some(protocol::sync_step2(update))
     }
 
     /// Every awareness state, for a query-awareness.
@@ -265,8 +266,8 @@ impl Room {
     /// Applies a Yjs update (v1 bytes) from `origin`, then logs, relays and publishes what
     /// changed as the table at the top says. Returns whether the document changed.
     pub(crate) fn apply(&self, update: &[u8], origin: Origin) -> Result<bool, ApplyError> {
-        let decoded =
-            Update::decode_v1(update).map_err(|err| ApplyError::Malformed(err.to_string()))?;
+        let decoded = protocol::decode_update(update)
+            .map_err(|err| ApplyError::Malformed(err.to_string()))?;
         let mut state = self.lock();
         if state.unloaded {
             return Err(ApplyError::Unloaded);
@@ -278,12 +279,16 @@ impl Room {
                 limit: self.max_document_bytes,
             });
         }
-        {
-            let mut txn = state.doc.transact_mut();
-            txn.apply_update(decoded)
-                .map_err(|err| ApplyError::Malformed(err.to_string()))?;
+        let mut applied = protocol::apply_update(&state.doc, decoded);
+        if applied.is_ok() && !protocol::discard_unencodable_pending(&state.doc) {
+            applied = Err(protocol::ProtocolError::Malformed(
+                "its missing dependencies cannot be kept".to_owned(),
+            ));
         }
-        Ok(self.after_change(&mut state, origin))
+        // Whatever was integrated before an error is part of the document now: handle it.
+        let changed = self.after_change(&mut state, origin);
+        applied.map_err(|err| ApplyError::Malformed(err.to_string()))?;
+        Ok(changed)
     }
 
     /// Runs `edit` in one transaction as the server, then handles what changed like any change.

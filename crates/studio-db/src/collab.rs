@@ -93,6 +93,14 @@ pub trait CollabStore: Send + Sync + 'static {
         covered: &[i64],
         base_generation: i64,
     ) -> Result<SnapshotWrite, DbError>;
+    /// Records the problems of the Project JSON inside the live document (a JSON array of
+    /// violations; `None`: it is valid). Read back as [`crate::StoredTimeline::collab_problems`].
+    /// `NotFound` if the project is gone.
+    async fn collab_set_problems(
+        &self,
+        project: &ProjectId,
+        problems: Option<&str>,
+    ) -> Result<(), DbError>;
 }
 
 /// A log row as both backends select it, `(seq, bytes)`, as the port hands it over.

@@ -34,6 +34,10 @@ pub struct StoredTimeline {
     /// (`{pointer, code, message}`), as [`TimelineStore::set_timeline_problems`] stored it.
     /// `None` when none were found.
     pub problems: Option<String>,
+    /// The problems of the Project JSON inside the live collaborative document, which keep it
+    /// from becoming the timeline (a JSON array of violations, as
+    /// [`crate::CollabStore::collab_set_problems`] stored it); `None` when it is valid.
+    pub collab_problems: Option<String>,
 }
 
 /// A clip that uses an asset.

@@ -35,6 +35,32 @@ impl TimelineSink for StoreTimelineSink {
         project: &ProjectId,
         document: Value,
     ) -> anyhow::Result<TimelineVerdict> {
+        let verdict = self.check_and_write(project, document).await?;
+        // What `GET …/timeline` says about the live document.
+        let problems = match &verdict {
+            TimelineVerdict::Invalid { problems } => Some(serde_json::to_string(problems)?),
+            _ => None,
+        };
+        self.store
+            .collab_set_problems(project, problems.as_deref())
+            .await?;
+        Ok(verdict)
+    }
+
+    async fn current(&self, project: &ProjectId) -> anyhow::Result<Value> {
+        let stored = self.store.timeline(project).await?;
+        Ok(serde_json::to_value(&stored.document)?)
+    }
+}
+
+impl StoreTimelineSink {
+    /// Validates `document` against the project's assets and writes it when it is valid and
+    /// differs from the current timeline.
+    async fn check_and_write(
+        &self,
+        project: &ProjectId,
+        document: Value,
+    ) -> anyhow::Result<TimelineVerdict> {
         let assets = self.store.list_assets(project).await?;
         let limits = self.limits.clone();
         // Validation of a large document is CPU work: off the runtime's threads.
@@ -70,10 +96,5 @@ impl TimelineSink for StoreTimelineSink {
             }
             Err(TimelineWriteError::Db(err)) => Err(err.into()),
         }
-    }
-
-    async fn current(&self, project: &ProjectId) -> anyhow::Result<Value> {
-        let stored = self.store.timeline(project).await?;
-        Ok(serde_json::to_value(&stored.document)?)
     }
 }

@@ -57,6 +57,7 @@ pub fn stack(app: Router, settings: &HttpSettings, metrics: Metrics) -> Router {
             header::ETAG,
             header::LOCATION,
             crate::routes::timeline::TIMELINE_PROBLEMS,
+            crate::routes::timeline::COLLAB_PROBLEMS,
         ])
         .max_age(std::time::Duration::from_secs(CORS_MAX_AGE_SECS));
 

@@ -169,9 +169,10 @@ impl TestDatabase {
                 } else {
                     '?'
                 };
+                // The application name marks the app's connections, so cleanup can end them.
                 Ok(Self {
                     url: format!(
-                        "{}{separator}options=-c%20search_path%3D{schema}",
+                        "{}{separator}options=-c%20search_path%3D{schema}&application_name={schema}",
                         postgres_url()
                     ),
                     schema: Some(schema),
@@ -198,6 +199,15 @@ impl Drop for TestDatabase {
             };
             runtime.block_on(async {
                 if let Ok(admin) = sqlx::PgPool::connect(&postgres_url()).await {
+                    // The app's tasks may be stopped mid-transaction (the test's runtime is
+                    // blocked in this drop), holding locks the DROP would wait for forever.
+                    let _ = sqlx::query(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                         WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                    )
+                    .bind(&schema)
+                    .execute(&admin)
+                    .await;
                     let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
                         "DROP SCHEMA IF EXISTS {schema} CASCADE"
                     )))

@@ -26,3 +26,8 @@ CREATE TABLE collab_updates (
 
 -- "The log of a project, in order" (loading a document), and the cascade from `projects`.
 CREATE INDEX collab_updates_project_seq_idx ON collab_updates (project_id, seq);
+
+-- The problems of the Project JSON inside the live document when it is not valid (a JSON array of
+-- `{pointer, code, message}`), so `GET …/timeline` can say why the timeline it returns is not
+-- what editors see. NULL: the document's timeline is valid (or there is no live document).
+ALTER TABLE projects ADD COLUMN collab_problems TEXT;

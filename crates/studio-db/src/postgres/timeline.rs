@@ -25,14 +25,15 @@ type AssetRow = media_rows::AssetRow<OffsetDateTime>;
 #[async_trait]
 impl TimelineStore for PgStore {
     async fn timeline(&self, project: &ProjectId) -> Result<StoredTimeline, DbError> {
-        let row: Option<(String, Option<String>, i64, Option<String>)> = sqlx::query_as(
-            "SELECT name, timeline, timeline_version, timeline_problems \
+        type Row = (String, Option<String>, i64, Option<String>, Option<String>);
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT name, timeline, timeline_version, timeline_problems, collab_problems \
              FROM projects WHERE id = $1",
         )
         .bind(project.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        let (name, stored, version, problems) = row.ok_or(DbError::NotFound)?;
+        let (name, stored, version, problems, collab_problems) = row.ok_or(DbError::NotFound)?;
         let document = timeline::decode(&name, stored.as_deref())?;
         if stored.is_none() {
             // Pin the starting timeline, so renaming the project later does not change what
@@ -47,6 +48,7 @@ impl TimelineStore for PgStore {
             document,
             version,
             problems,
+            collab_problems,
         })
     }
 

@@ -151,4 +151,20 @@ impl CollabStore for SqliteStore {
         tx.commit().await?;
         Ok(SnapshotWrite::Written { generation })
     }
+
+    async fn collab_set_problems(
+        &self,
+        project: &ProjectId,
+        problems: Option<&str>,
+    ) -> Result<(), DbError> {
+        let updated = sqlx::query("UPDATE projects SET collab_problems = ?2 WHERE id = ?1")
+            .bind(project.as_str())
+            .bind(problems)
+            .execute(&self.pool)
+            .await?;
+        if updated.rows_affected() == 0 {
+            return Err(DbError::NotFound);
+        }
+        Ok(())
+    }
 }

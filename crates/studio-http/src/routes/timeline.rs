@@ -37,6 +37,9 @@ use crate::{ApiError, AppState, ErrorCode};
 
 /// Sent with a timeline that has problems found after it was written: how many.
 pub const TIMELINE_PROBLEMS: HeaderName = HeaderName::from_static("timeline-problems");
+/// Sent with a timeline when the live collaborative document holds a Project JSON that is not
+/// valid (and so is not this timeline): how many problems it has.
+pub const COLLAB_PROBLEMS: HeaderName = HeaderName::from_static("collab-problems");
 
 /// Timelines change often and must never be served stale: caches revalidate every time (cheap
 /// with the `ETag`).
@@ -112,7 +115,12 @@ fn too_large(limit: usize) -> ApiError {
 }
 
 /// The document as the answer of a `GET` or `PUT`.
-fn document_response(document: &Project, version: i64, problems: usize) -> Response {
+fn document_response(
+    document: &Project,
+    version: i64,
+    problems: usize,
+    collab_problems: usize,
+) -> Response {
     let mut response = match serde_json::to_vec(document) {
         Ok(bytes) => bytes.into_response(),
         Err(err) => return ApiError::internal(&err).into_response(),
@@ -126,6 +134,9 @@ fn document_response(document: &Project, version: i64, problems: usize) -> Respo
     headers.insert(header::CACHE_CONTROL, NO_CACHE);
     if problems > 0 {
         headers.insert(TIMELINE_PROBLEMS, HeaderValue::from(problems));
+    }
+    if collab_problems > 0 {
+        headers.insert(COLLAB_PROBLEMS, HeaderValue::from(collab_problems));
     }
     response
 }
@@ -142,6 +153,7 @@ fn document_response(document: &Project, version: i64, problems: usize) -> Respo
             headers(
                 ("ETag" = String, description = "The version, quoted (`\"3\"`): send it back in `If-Match`"),
                 ("timeline-problems" = Option<u32>, description = "How many problems were found after the version was written (see `…/timeline/problems`); absent when none"),
+                ("collab-problems" = Option<u32>, description = "How many problems the Project JSON inside the live collaborative document has, which keep it from becoming the timeline (see `…/timeline/problems`); absent when it is valid"),
             )),
         (status = 304, description = "The version named by `If-None-Match` is current"),
         (status = 404, description = "No such project, or no access", body = Problem, content_type = "application/problem+json"),
@@ -177,6 +189,7 @@ async fn get_timeline(
         &stored.document,
         stored.version,
         problem_count(stored.problems.as_deref()),
+        problem_count(stored.collab_problems.as_deref()),
     ))
 }
 
@@ -267,8 +280,16 @@ async fn put_timeline(
     // document in one transaction (on whichever node holds it, through the fan-out).
     match serde_json::to_value(&document) {
         Ok(value) => {
-            if let Err(err) = state.collab.apply_timeline(project, value).await {
-                tracing::error!(error = %err, "cannot apply the timeline to the collaborative document");
+            match state.collab.apply_timeline(project, value).await {
+                // The live document now holds this valid timeline.
+                Ok(()) => {
+                    if let Err(err) = state.store.collab_set_problems(project, None).await {
+                        tracing::error!(error = %err, "cannot clear the live document's problems");
+                    }
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot apply the timeline to the collaborative document")
+                }
             }
         }
         Err(err) => tracing::error!(error = %err, "cannot encode the timeline"),
@@ -291,7 +312,8 @@ async fn put_timeline(
             Err(err) => tracing::error!(error = %err, "cannot re-check the timeline"),
         }
     }
-    Ok(document_response(&document, version, problems))
+    // This document replaced the live one's timeline, which is valid now.
+    Ok(document_response(&document, version, problems, 0))
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -344,6 +366,11 @@ pub struct TimelineProblems {
     /// `{pointer, code, message}` like the errors of `invalid_timeline`; empty when none.
     #[schema(value_type = Vec<crate::error::FieldError>)]
     pub problems: Vec<serde_json::Value>,
+    /// The problems of the Project JSON inside the live collaborative document (the Yjs `project`
+    /// map), which keep editors' current work from becoming the timeline until they are fixed;
+    /// empty when it is valid.
+    #[schema(value_type = Vec<crate::error::FieldError>)]
+    pub collab_problems: Vec<serde_json::Value>,
 }
 
 /// Problems found in the current timeline after it was written: a clip placed on an asset
@@ -379,6 +406,11 @@ async fn get_timeline_problems(
         axum::Json(TimelineProblems {
             version: stored.version,
             problems,
+            collab_problems: stored
+                .collab_problems
+                .as_deref()
+                .and_then(|json| serde_json::from_str(json).ok())
+                .unwrap_or_default(),
         }),
     )
         .into_response())

@@ -82,9 +82,54 @@ async fn a_valid_edit_is_promoted_and_an_invalid_one_reported_and_kept_out() {
             .any(|v| v["pointer"].as_str().unwrap_or("").starts_with("/tracks/2"))),
         "{state}"
     );
-    // The project's timeline is still the valid one.
+    // The project's timeline is still the valid one, and says why it is not what editors see.
     let current = timeline(&app, &room).await;
     assert_eq!(current, promoted);
+    let response = app
+        .request(
+            reqwest::Method::GET,
+            &format!("/api/projects/{room}/timeline"),
+            "alice",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers().contains_key("collab-problems"));
+    let problems = app
+        .get_json(
+            &format!("/api/projects/{room}/timeline/problems"),
+            Some("alice"),
+        )
+        .await;
+    let listed = problems["collabProblems"]
+        .as_array()
+        .expect("collabProblems");
+    assert!(
+        listed.iter().any(|p| p["code"] == "clip_overlap"),
+        "{problems}"
+    );
+
+    // Fixing the document clears them.
+    scenario(
+        "set-project",
+        with(config_for(&app, &room), json!({"project": document})),
+    )
+    .await;
+    scenario(
+        "wait-awareness-field",
+        with(
+            config_for(&app, &room),
+            json!({"path": ["studio", "timeline", "status"], "equals": "valid"}),
+        ),
+    )
+    .await;
+    let problems = app
+        .get_json(
+            &format!("/api/projects/{room}/timeline/problems"),
+            Some("alice"),
+        )
+        .await;
+    assert_eq!(problems["collabProblems"], json!([]), "{problems}");
 }
 
 #[tokio::test]
