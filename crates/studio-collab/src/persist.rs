@@ -197,6 +197,12 @@ async fn snapshot(hub: &CollabHub, loaded: &LoadedRoom) -> Result<(), SaveError>
             .await
             .map_err(|err| SaveError::Failed(err.to_string()))?
             .map_err(|err| SaveError::Failed(format!("cannot encode the document: {err}")))?;
+        if !crate::protocol::state_reads_back(&state_bytes) {
+            // Never store a snapshot that would not load: the log keeps every update instead.
+            return Err(SaveError::Failed(
+                "the document's state does not read back; keeping the update log".to_owned(),
+            ));
+        }
         match store
             .collab_snapshot(&project, &state_bytes, &covered, base)
             .await?

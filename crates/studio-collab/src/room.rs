@@ -280,7 +280,7 @@ impl Room {
             });
         }
         let mut applied = protocol::apply_update(&state.doc, decoded);
-        if applied.is_ok() && !protocol::discard_unencodable_pending(&state.doc) {
+        if !protocol::discard_unencodable_pending(&state.doc) && applied.is_ok() {
             applied = Err(protocol::ProtocolError::Malformed(
                 "its missing dependencies cannot be kept".to_owned(),
             ));

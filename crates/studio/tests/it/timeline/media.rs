@@ -286,7 +286,10 @@ async fn an_asset_probed_after_its_clip_was_placed_leaves_a_problem() {
             Some("olivia"),
         )
         .await;
-    assert_eq!(problems, json!({ "version": 2, "problems": [], "collabProblems": [] }));
+    assert_eq!(
+        problems,
+        json!({ "version": 2, "problems": [], "collabProblems": [] })
+    );
 
     send_bytes(&app, "olivia", &body, bytes).await;
     wait_ready(&app, "olivia", &asset).await;
@@ -326,5 +329,8 @@ async fn an_asset_probed_after_its_clip_was_placed_leaves_a_problem() {
             Some("olivia"),
         )
         .await;
-    assert_eq!(problems, json!({ "version": 3, "problems": [], "collabProblems": [] }));
+    assert_eq!(
+        problems,
+        json!({ "version": 3, "problems": [], "collabProblems": [] })
+    );
 }
