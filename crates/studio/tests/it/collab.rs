@@ -294,3 +294,39 @@ pub async fn wait_for_file(path: &std::path::Path) {
     }
     panic!("{} never appeared", path.display());
 }
+
+#[tokio::test]
+async fn studio_passes_the_same_client_checks_as_the_reference_server() {
+    // tests/collab/compare.mjs: the same scenarios against @y/websocket-server 0.1.1 and studio
+    // (what anyone can run to compare the two; see tests/collab/README.md).
+    let app = TestApp::spawn().await;
+    let room = shared_project(&app).await;
+    let output = tokio::time::timeout(
+        Duration::from_secs(180),
+        Command::new("node")
+            .arg("compare.mjs")
+            .args(["--url", &collab_url(&app.base_url), "--room", &room])
+            .args(["--token", &app.token("alice"), "--token2", &app.token("bob")])
+            .args(["--viewer-token", &app.token("vera"), "--json"])
+            .current_dir(scenarios_dir())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the comparison finishes")
+    .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|err| panic!("{err}: {stdout}"));
+    for row in report["rows"].as_array().expect("rows") {
+        for target in ["reference", "studio"] {
+            let result = &row["results"][target];
+            assert!(
+                result["skipped"] == true || result["ok"] == true,
+                "{} on {target}: {result}",
+                row["label"]
+            );
+        }
+    }
+    assert!(output.status.success(), "{stdout}");
+}
