@@ -6,11 +6,16 @@
 #
 #   scripts/bench-collab.sh --url ws://HOST:PORT/api/collab --room ROOM [--token JWT] [--server-pid PID] [options]
 #   scripts/bench-collab.sh reference [options]
+#   scripts/bench-collab.sh studio [options]
 #
 # `reference` measures the reference Node server, @y/websocket-server 0.1.1
 # (tests/collab/reference-server.mjs; it ignores tokens and takes the room from the path), the
 # same way; a fresh server process for each measurement, so each RSS and CPU figure is its own.
 # Without that file (yet) it runs an equivalent minimal server from ~/.cache/studio-engine.
+# `studio` does the same with the release `studio serve` on the embedded defaults (SQLite, a fresh
+# data dir per measurement), a project made for the run and a token for its owner; the per-
+# connection message limit is raised (STUDIO_COLLAB_MESSAGES_PER_SECOND) so the throughput
+# senders are not closed for flooding.
 #
 # Options (defaults in brackets):
 #   --clients N [50] --rate R [20] --duration D [10s] --warmup D [3s]     relay
@@ -35,6 +40,7 @@ usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     reference) mode=reference ;;
+    studio) mode=studio ;;
     --url) url=$2; shift ;;
     --room) room=$2; shift ;;
     --token) token=$2; shift ;;
@@ -60,6 +66,11 @@ if [ "$mode" = external ] && { [ -z "$url" ] || [ -z "$room" ]; }; then
   exit 2
 fi
 [ "$mode" = reference ] && room=${room:-bench}
+if [ "$mode" = studio ]; then
+  cargo build --release -q --bin studio
+  studio_bin="$CARGO_TARGET_DIR/release/studio"
+  studio_secret="bench-collab-secret-$(date +%s)-0123456789abcdef"
+fi
 if [ -n "$token" ]; then export STUDIO_LOAD_TOKEN=$token; fi
 
 cargo build --release -q -p studio-load
@@ -134,18 +145,56 @@ start_reference() {
   sleep 0.5 # let the fresh process settle before its RSS is read
 }
 
+# Starts a fresh `studio serve` with a project; sets $url, $room, $server_pid and the token.
+start_studio() {
+  stop_reference
+  local data="$tmp/studio-$RANDOM"
+  mkdir -p "$data"
+  # (The load tool's STUDIO_LOAD_* variables are not studio settings: studio refuses unknown ones.)
+  env -u STUDIO_LOAD_TOKEN -u STUDIO_LOAD_URL \
+    STUDIO_DATA_DIR="$data" STUDIO_BIND=127.0.0.1:0 STUDIO_JWT_SECRET="$studio_secret" \
+    STUDIO_LOG_LEVEL=warn STUDIO_LOG_FORMAT=json STUDIO_MIN_FREE_TEMP_BYTES=1 \
+    STUDIO_COLLAB_MESSAGES_PER_SECOND=1000000 STUDIO_COLLAB_MESSAGE_BURST=1000000 \
+    "$studio_bin" serve >"$tmp/studio.out" 2>"$tmp/studio.err" &
+  ref_pid=$!
+  local base=""
+  for _ in $(seq 1 300); do
+    base=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$tmp/studio.err" | head -n1)
+    [ -n "$base" ] && break
+    if ! kill -0 "$ref_pid" 2>/dev/null; then
+      echo "bench-collab: studio exited:" >&2
+      cat "$tmp/studio.err" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+  [ -n "$base" ] || { echo "bench-collab: studio did not start" >&2; exit 1; }
+  token=$(env -u STUDIO_LOAD_TOKEN -u STUDIO_LOAD_URL STUDIO_DATA_DIR="$data" \
+    STUDIO_JWT_SECRET="$studio_secret" "$studio_bin" token alice)
+  export STUDIO_LOAD_TOKEN=$token
+  room=$(curl -fsS -X POST "$base/api/projects" -H "authorization: Bearer $token" \
+    -H 'content-type: application/json' -d '{"name":"bench"}' | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
+  [ -n "$room" ] || { echo "bench-collab: cannot create the project" >&2; exit 1; }
+  url="${base/http:/ws:}/api/collab"
+  server_pid=$ref_pid
+  sleep 0.5
+}
+
 # Runs one studio-load scenario; its JSON object goes to stdout (and --out).
 measure() {
   [ "$mode" = reference ] && start_reference
+  [ "$mode" = studio ] && start_studio
   local pid_args=()
   [ -n "$server_pid" ] && pid_args=(--server-pid "$server_pid")
-  "$load" --json collab "$@" --url "$url" "${pid_args[@]}" >"$tmp/result.json"
+  "$load" --json collab "$@" --url "$url" --room "$room" "${pid_args[@]}" >"$tmp/result.json"
   cat "$tmp/result.json"
   if [ -n "$out" ]; then cat "$tmp/result.json" >>"$out"; fi
   echo >&2
 }
 
 [ "$mode" = reference ] && prepare_reference
-measure idle --room "$room" --rooms "$idle_rooms" --connections "$connections" --ramp "$ramp" --hold "$hold"
-measure relay --room "$room" --clients "$clients" --rate "$rate" --duration "$duration" --warmup "$warmup"
-measure throughput --room "$room" --clients "$throughput_clients" --window "$window" --duration "$duration" --warmup "$warmup"
+# Studio admits only real projects: its idle connections all go to the run's one project.
+[ "$mode" = studio ] && idle_rooms=1
+measure idle --rooms "$idle_rooms" --connections "$connections" --ramp "$ramp" --hold "$hold"
+measure relay --clients "$clients" --rate "$rate" --duration "$duration" --warmup "$warmup"
+measure throughput --clients "$throughput_clients" --window "$window" --duration "$duration" --warmup "$warmup"

@@ -282,8 +282,15 @@ impl Application {
                 collab.shutdown().await;
             }
         });
+        // No Nagle: y-websocket sends small frames back to back (step 1, then awareness), and
+        // with Nagle the second waits for the client's delayed ACK (~40 ms, measured).
+        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+            }
+        });
         let server = axum::serve(
-            self.listener,
+            listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )

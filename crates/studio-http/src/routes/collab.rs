@@ -103,6 +103,10 @@ async fn connect_collab(
     // The socket takes somewhat more than the limit, so a frame just over it reaches the hub,
     // which closes with 1009 and says why; a far larger one is cut off by the socket itself.
     let socket_limit = config.max_frame_bytes.saturating_add(SOCKET_LIMIT_SLACK);
+    // tungstenite's default socket buffers (128 KiB to read, 128 KiB to write) are most of what
+    // an idle connection costs (~140 KB, BENCHMARKS.md), but with a 4 KiB read buffer a client
+    // that stopped reading was seen to escape the send queue's backpressure (the 1013 test
+    // failed); until that is understood, the defaults stay.
     let mut upgrade = upgrade
         .max_message_size(socket_limit)
         .max_frame_size(socket_limit);

@@ -306,7 +306,12 @@ async fn studio_passes_the_same_client_checks_as_the_reference_server() {
         Command::new("node")
             .arg("compare.mjs")
             .args(["--url", &collab_url(&app.base_url), "--room", &room])
-            .args(["--token", &app.token("alice"), "--token2", &app.token("bob")])
+            .args([
+                "--token",
+                &app.token("alice"),
+                "--token2",
+                &app.token("bob"),
+            ])
             .args(["--viewer-token", &app.token("vera"), "--json"])
             .current_dir(scenarios_dir())
             .kill_on_drop(true)

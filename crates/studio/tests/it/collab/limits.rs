@@ -42,6 +42,28 @@ async fn close_code(socket: &mut Socket) -> Option<u16> {
         .expect("the server closes the connection")
 }
 
+/// Sends sync step 1 (an empty state vector) and reads until the server's step 2: the
+/// connection has joined its room.
+async fn synced(socket: &mut Socket) {
+    socket
+        .send(Message::binary(vec![0u8, 0, 1, 0]))
+        .await
+        .unwrap();
+    let read = async {
+        while let Some(Ok(message)) = socket.next().await {
+            if let Message::Binary(bytes) = message
+                && bytes.starts_with(&[0, 1])
+            {
+                return;
+            }
+        }
+        panic!("closed before sync step 2");
+    };
+    tokio::time::timeout(Duration::from_secs(30), read)
+        .await
+        .expect("sync step 2 arrives");
+}
+
 /// A Yjs update (v1) setting `kv[key] = value`, made by a document of its own.
 fn kv_update(key: &str, value: &str) -> Vec<u8> {
     use yrs::{Map, Transact};
@@ -163,8 +185,10 @@ async fn a_client_that_does_not_read_is_disconnected_with_1013() {
     })
     .await;
     let room = shared_project(&app).await;
-    // Never reads: the kernel's buffers fill, then its queue of 8 frames.
+    // Synced (so surely in the room), then never reads again: the kernel's buffers fill, then
+    // its queue of 8 frames.
     let mut slow = connect(&app, &room, "bob").await;
+    synced(&mut slow).await;
     let mut writer = connect(&app, &room, "alice").await;
     let chunk = "y".repeat(60 * 1024);
     for i in 0..400 {
@@ -180,15 +204,24 @@ async fn a_client_that_does_not_read_is_disconnected_with_1013() {
             }
         }
     }
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // The server may still be working through what was sent: give it time (not a timing
+    // assertion: a bound on waiting for something that must happen).
+    let mut metrics = String::new();
+    for _ in 0..300 {
+        metrics = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("studio_collab_slow_clients_dropped_total 1") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(
         metrics.contains("studio_collab_slow_clients_dropped_total 1"),
         "{metrics}"
