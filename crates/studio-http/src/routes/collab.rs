@@ -24,6 +24,9 @@ use tracing::Instrument;
 /// How much larger than the configured frame limit a message the socket reads may be.
 const SOCKET_LIMIT_SLACK: usize = 1024 * 1024;
 
+/// The socket's initial read buffer.
+const SOCKET_READ_BUFFER: usize = 4 * 1024;
+
 /// The subprotocol prefix that carries a token.
 const TOKEN_PROTOCOL_PREFIX: &str = "yauth-";
 
@@ -103,13 +106,13 @@ async fn connect_collab(
     // The socket takes somewhat more than the limit, so a frame just over it reaches the hub,
     // which closes with 1009 and says why; a far larger one is cut off by the socket itself.
     let socket_limit = config.max_frame_bytes.saturating_add(SOCKET_LIMIT_SLACK);
-    // tungstenite's default socket buffers (128 KiB to read, 128 KiB to write) are most of what
-    // an idle connection costs (~140 KB, BENCHMARKS.md), but with a 4 KiB read buffer a client
-    // that stopped reading was seen to escape the send queue's backpressure (the 1013 test
-    // failed); until that is understood, the defaults stay.
+    // A small read buffer: tungstenite's default (128 KiB, allocated up front) was most of what
+    // an idle connection cost (~140 KB against ~13 KB, BENCHMARKS.md); it grows for larger
+    // messages as needed.
     let mut upgrade = upgrade
         .max_message_size(socket_limit)
-        .max_frame_size(socket_limit);
+        .max_frame_size(socket_limit)
+        .read_buffer_size(SOCKET_READ_BUFFER);
     if let Some(protocol) = auth.protocol {
         upgrade = upgrade.protocols([protocol]);
     }

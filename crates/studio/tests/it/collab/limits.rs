@@ -190,9 +190,20 @@ async fn a_client_that_does_not_read_is_disconnected_with_1013() {
     let mut slow = connect(&app, &room, "bob").await;
     synced(&mut slow).await;
     let mut writer = connect(&app, &room, "alice").await;
+    // One writer document: each of its edits replaces its previous value, so every relayed
+    // update carries the full 60 KiB (edits by fresh documents mostly lose Yjs's conflict
+    // resolution and relay as a few bytes, which a slow socket absorbs without ever blocking).
     let chunk = "y".repeat(60 * 1024);
+    let doc = yrs::Doc::new();
+    let kv = doc.get_or_insert_map("kv");
     for i in 0..400 {
-        let frame = update_frame(&kv_update(&format!("k{}", i % 4), &chunk));
+        let update = {
+            use yrs::{Map, Transact};
+            let mut txn = doc.transact_mut();
+            kv.insert(&mut txn, "big", format!("{i}{chunk}"));
+            txn.encode_update_v1()
+        };
+        let frame = update_frame(&update);
         if writer.send(Message::binary(frame)).await.is_err() {
             break;
         }
