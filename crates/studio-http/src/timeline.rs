@@ -165,11 +165,17 @@ pub async fn recheck(
     Ok(Vec::new())
 }
 
+/// A stored problems array (`timeline_problems`, `collab_problems`) read back; empty for none
+/// or unreadable.
+pub fn stored_problems(problems: Option<&str>) -> Vec<serde_json::Value> {
+    problems
+        .and_then(|json| serde_json::from_str(json).ok())
+        .unwrap_or_default()
+}
+
 /// The number of problems in a stored problems array (0 for none or unreadable).
 pub fn problem_count(problems: Option<&str>) -> usize {
-    problems
-        .and_then(|json| serde_json::from_str::<Vec<serde_json::Value>>(json).ok())
-        .map_or(0, |list| list.len())
+    stored_problems(problems).len()
 }
 
 #[cfg(test)]

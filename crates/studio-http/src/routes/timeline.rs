@@ -32,7 +32,9 @@ use utoipa_axum::routes;
 
 use crate::error::Problem;
 use crate::extract::project::{ProjectAccess, Read, Write};
-use crate::timeline::{catalog, frame_rate, invalid, missing_asset_violations, problem_count};
+use crate::timeline::{
+    catalog, frame_rate, invalid, missing_asset_violations, problem_count, stored_problems,
+};
 use crate::{ApiError, AppState, ErrorCode};
 
 /// Sent with a timeline that has problems found after it was written: how many.
@@ -393,11 +395,6 @@ async fn get_timeline_problems(
         .timeline(&access.project.id)
         .await
         .map_err(project_gone)?;
-    let problems = stored
-        .problems
-        .as_deref()
-        .and_then(|json| serde_json::from_str(json).ok())
-        .unwrap_or_default();
     Ok((
         [
             (header::ETAG, etag(stored.version)),
@@ -405,12 +402,8 @@ async fn get_timeline_problems(
         ],
         axum::Json(TimelineProblems {
             version: stored.version,
-            problems,
-            collab_problems: stored
-                .collab_problems
-                .as_deref()
-                .and_then(|json| serde_json::from_str(json).ok())
-                .unwrap_or_default(),
+            problems: stored_problems(stored.problems.as_deref()),
+            collab_problems: stored_problems(stored.collab_problems.as_deref()),
         }),
     )
         .into_response())
