@@ -27,8 +27,11 @@ use crate::timeline::{self, TimelineVerdict};
 
 /// Awareness upkeep: renew the server's state, sweep stale ones.
 const AWARENESS_UPKEEP: Duration = Duration::from_secs(10);
-/// Wait after a failed database write before trying again.
+/// Wait after a failed save before trying again, doubled on each failure in a row up to
+/// [`RETRY_AFTER_MAX`] (a database outage, or a document that cannot be snapshotted, should not
+/// be retried, and logged, every second).
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+const RETRY_AFTER_MAX: Duration = Duration::from_secs(60);
 /// Compare-and-swap attempts of one snapshot before giving up until the next one.
 const SNAPSHOT_ATTEMPTS: usize = 5;
 
@@ -55,7 +58,7 @@ pub(crate) async fn run(hub: CollabHub, loaded: LoadedRoom) {
     let mut upkeep = tokio::time::interval(AWARENESS_UPKEEP);
     let mut last_snapshot = Instant::now();
     let mut last_derived: Option<Value> = None;
-    let mut failing = false;
+    let mut retry_after: Option<Duration> = None;
     // Clients hear what the server makes of the document from the start (the verdict is the
     // server's awareness state, which lives only while the document is loaded).
     promote(&hub, &loaded, &mut last_derived).await;
@@ -86,8 +89,12 @@ pub(crate) async fn run(hub: CollabHub, loaded: LoadedRoom) {
         if loaded.stop.is_cancelled() {
             return;
         }
-        if failing {
-            tokio::time::sleep(RETRY_AFTER).await;
+        if let Some(wait) = retry_after {
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = loaded.stop.cancelled() => return,
+                () = hub.inner.shutdown.cancelled() => {}
+            }
         }
         let closing = hub.inner.shutdown.is_cancelled();
         let idle = room.lock().connection_count() == 0;
@@ -103,13 +110,14 @@ pub(crate) async fn run(hub: CollabHub, loaded: LoadedRoom) {
         }
         .await;
         match result {
-            Ok(()) => failing = false,
+            Ok(()) => retry_after = None,
             Err(SaveError::ProjectGone) => {
                 hub.project_deleted(&room.project).await;
                 return;
             }
             Err(SaveError::Failed(err)) => {
-                failing = true;
+                retry_after =
+                    Some(retry_after.map_or(RETRY_AFTER, |wait| (wait * 2).min(RETRY_AFTER_MAX)));
                 tracing::error!(project.id = %room.project, error = %err, "cannot save a collaborative document; retrying");
                 room.wake.notify_one();
                 continue;

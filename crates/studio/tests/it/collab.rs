@@ -240,15 +240,11 @@ async fn removing_a_member_or_deleting_the_project_closes_their_connections_for_
     let room = shared_project(&app).await;
     let dir = tempfile::tempdir().unwrap();
 
-    let signal = dir.path().join("bob-connected");
-    let held = tokio::spawn(try_scenario(
-        "hold",
-        with(
-            config_for(&app, &room),
-            json!({"as": "editor2", "signalFile": signal}),
-        ),
-    ));
-    wait_for_file(&signal).await;
+    let held = hold_connected(
+        dir.path(),
+        with(config_for(&app, &room), json!({"as": "editor2"})),
+    )
+    .await;
     let response = app
         .request(
             reqwest::Method::DELETE,
@@ -263,12 +259,7 @@ async fn removing_a_member_or_deleting_the_project_closes_their_connections_for_
     assert_eq!(out["code"], 4401, "{out}");
     assert_eq!(out["reconnecting"], false, "{out}");
 
-    let signal = dir.path().join("alice-connected");
-    let held = tokio::spawn(try_scenario(
-        "hold",
-        with(config_for(&app, &room), json!({"signalFile": signal})),
-    ));
-    wait_for_file(&signal).await;
+    let held = hold_connected(dir.path(), config_for(&app, &room)).await;
     let response = app
         .request(
             reqwest::Method::DELETE,
@@ -282,6 +273,23 @@ async fn removing_a_member_or_deleting_the_project_closes_their_connections_for_
     let out = held.await.unwrap().expect("hold ends");
     assert_eq!(out["code"], 4404, "{out}");
     assert_eq!(out["reconnecting"], false, "{out}");
+}
+
+/// Starts a `hold` scenario with `config` and returns once its client is connected and synced;
+/// the handle ends with what the client saw when the server closed it.
+pub async fn hold_connected(
+    dir: &std::path::Path,
+    config: Value,
+) -> tokio::task::JoinHandle<Result<Value, String>> {
+    static HELD: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = HELD.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let signal = dir.join(format!("held-{n}"));
+    let held = tokio::spawn(try_scenario(
+        "hold",
+        with(config, json!({"signalFile": signal})),
+    ));
+    wait_for_file(&signal).await;
+    held
 }
 
 /// Waits until a scenario has written its signal file (it is connected and synced).

@@ -80,12 +80,7 @@ async fn an_edit_logged_before_sigkill_is_there_after_restart() {
     let room = create_project(&url).await;
     // A client stays connected, so the document is never idle and only the update log (no
     // snapshot) holds the edit when the server dies.
-    let signal = dir.path().join("connected");
-    let held = tokio::spawn(super::try_scenario(
-        "hold",
-        with(config(&url, &room), json!({"signalFile": signal})),
-    ));
-    super::wait_for_file(&signal).await;
+    let held = super::hold_connected(dir.path(), config(&url, &room)).await;
     scenario(
         "write",
         with(
@@ -127,14 +122,9 @@ async fn sigterm_writes_a_final_snapshot_and_the_edit_is_there_after_restart() {
     let db = database(dir.path()).await;
     let (mut child, url) = start(dir.path(), &db.url).await;
     let room = create_project(&url).await;
-    let signal = dir.path().join("connected");
     // A client stays connected through the shutdown: the document is still live when the
     // server stops, so only the shutdown's snapshot can fold the log.
-    let held = tokio::spawn(super::try_scenario(
-        "hold",
-        with(config(&url, &room), json!({"signalFile": signal})),
-    ));
-    super::wait_for_file(&signal).await;
+    let held = super::hold_connected(dir.path(), config(&url, &room)).await;
     scenario(
         "write",
         with(
