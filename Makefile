@@ -31,7 +31,7 @@ token:
 	@$(CARGO_TARGET_DIR)/release/studio token $(USER_ID)
 
 test: deps services check test-sqlite test-postgres fuzz
-	@echo "All suites passed: SQLite with local storage and the embedded queue; PostgreSQL with S3 and the Redis queue; the timeline and collaboration-frame fuzzers."
+	@echo "All suites passed: SQLite with local storage and the embedded queue; PostgreSQL with S3 and the Redis queue; the timeline, collaboration-frame and AI-stream fuzzers."
 
 # System packages the build and the tests need; installed only when missing.
 deps:
@@ -43,6 +43,7 @@ deps:
 	cd tests/schema && npm ci --no-audit --no-fund
 	cd clients/typescript && npm ci --no-audit --no-fund
 	cd tests/collab && npm ci --no-audit --no-fund
+	cd tests/ai && npm ci --no-audit --no-fund
 	@scripts/install-otio.sh
 	@cargo fuzz --version 2>/dev/null | grep -qF "$(CARGO_FUZZ_VERSION)" || \
 		cargo install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked
@@ -77,7 +78,7 @@ clean-test-schemas:
 gen-clients:
 	scripts/gen-clients.sh
 
-# libFuzzer on timeline parse + validate and on collaboration frames, bounded (longer: make fuzz
+# libFuzzer on timeline parse + validate, collaboration frames and AI provider streams, bounded (longer: make fuzz
 # FUZZ_SECONDS=3600).
 fuzz:
 	CARGO_FUZZ_VERSION=$(CARGO_FUZZ_VERSION) scripts/fuzz.sh $(FUZZ_SECONDS)

@@ -3,9 +3,12 @@
 #   timeline       fuzz/fuzz_targets/timeline.rs: arbitrary bytes into timeline::parse_and_validate
 #   collab_frame   fuzz/fuzz_targets/collab_frame.rs: arbitrary bytes as a y-websocket frame, read
 #                  and applied to a Yjs document as the collaboration server does
+#   ai_stream      fuzz/fuzz_targets/ai_stream.rs: arbitrary bytes as an AI provider's streamed
+#                  body, cut into chunks where the input says, through the SSE parser and the
+#                  OpenAI and Gemini translators (split invariance, bounds, the event contract)
 #
-#   scripts/fuzz.sh [seconds] [target...]     default 60 s for each of both targets; `make test`
-#                                             runs it this way
+#   scripts/fuzz.sh [seconds] [target...]     default 60 s for each target; `make test` runs it
+#                                             this way
 #
 # Installs cargo-fuzz (pinned) when missing. The machine has one stable toolchain and cargo fuzz
 # passes nightly-only flags (sancov passes, -Zsanitizer): RUSTC_BOOTSTRAP=1 lets stable rustc
@@ -45,7 +48,7 @@ CORPUS_MAX_FILES=10000
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(timeline collab_frame)
+[ ${#targets[@]} -gt 0 ] || targets=(timeline collab_frame ai_stream)
 sanitizer=${FUZZ_SANITIZER:-none}
 case "$seconds" in '' | *[!0-9]*) echo "usage: $0 [seconds] [target...]" >&2; exit 2 ;; esac
 
@@ -59,7 +62,8 @@ if ! cargo fuzz --version 2>/dev/null | grep -qF "$CARGO_FUZZ_VERSION"; then
   cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
 fi
 
-# The largest input each target tries: a timeline document, one WebSocket frame.
+# The largest input each target tries: a timeline document, one WebSocket frame, a streamed
+# answer (a few chat chunks are enough to reach every state).
 max_len() {
   case "$1" in
     collab_frame) echo 65536 ;;

@@ -8,6 +8,7 @@
 //! [`Store`] and [`MediaStore`] types (`rows`, `media_rows`) and running the embedded migrations
 //! (`migrations`).
 
+mod ai_usage;
 mod collab;
 mod error;
 mod media;
@@ -21,6 +22,7 @@ mod sqlite;
 mod store;
 mod timeline;
 
+pub use ai_usage::{AiUsage, AiUsageStore};
 pub use collab::{CollabSnapshot, CollabStore, LoggedUpdate, SnapshotWrite, StoredCollabDocument};
 pub use error::DbError;
 pub use media::{

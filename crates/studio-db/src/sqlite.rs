@@ -28,6 +28,8 @@ use crate::{
     ProjectRecord, ProjectWithRole, Store,
 };
 
+/// `AiUsageStore` for this backend.
+mod ai_usage;
 /// `CollabStore` for this backend.
 mod collab;
 /// `MediaStore` for this backend.
@@ -81,6 +83,11 @@ const MIGRATIONS: MigrationList = &[
         7,
         "collab",
         include_str!("../migrations/sqlite/0007_collab.sql"),
+    ),
+    (
+        8,
+        "ai usage",
+        include_str!("../migrations/sqlite/0008_ai_usage.sql"),
     ),
 ];
 

@@ -93,7 +93,11 @@ impl PageCursor {
 /// [`crate::CollabStore`], supertraits, so one `Arc<dyn Store>` reaches all.
 #[async_trait]
 pub trait Store:
-    crate::CollabStore + crate::MediaStore + crate::QueueStore + crate::TimelineStore
+    crate::AiUsageStore
+    + crate::CollabStore
+    + crate::MediaStore
+    + crate::QueueStore
+    + crate::TimelineStore
 {
     /// Which backend this is (`sqlite` or `postgres`), for logs and `/ready`.
     fn backend(&self) -> &'static str;

@@ -6,6 +6,7 @@
 //! turns every bare error into problem+json). The binary (`studio`) builds the state from its
 //! configuration; tests build it the same way through `studio-testkit`.
 
+pub mod ai;
 pub mod collab;
 pub mod error;
 pub mod extract;
@@ -44,6 +45,13 @@ pub fn router(state: AppState) -> axum::Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             state.settings.request_timeout,
         ),
+    ));
+    // The AI routes get the body limit but not the request timeout: the wait for a provider to
+    // accept is bounded by the provider timeouts (504 `ai_provider_timeout`, not 408), and the
+    // answer streams for as long as it generates.
+    let (ai, _) = routes::ai::router().split_for_parts();
+    app = app.merge(ai.with_state(state.clone()).layer(
+        tower_http::limit::RequestBodyLimitLayer::new(state.settings.body_limit_bytes),
     ));
     // The collaboration WebSocket: no body limit or request timeout (it lives for hours).
     app = app.merge(routes::collab::router().with_state(state.clone()));

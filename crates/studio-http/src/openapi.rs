@@ -26,6 +26,7 @@ use crate::AppState;
         (name = "assets", description = "Uploaded media and storage usage"),
         (name = "jobs", description = "Background jobs: state, live events, reprocessing"),
         (name = "timeline", description = "The project timeline (Project JSON): versions, validation, problems, schema, OpenTimelineIO export"),
+        (name = "ai", description = "AI calls on the user's behalf: streamed generation (Vercel AI SDK UI message stream) and speech, cached and limited per plan"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]

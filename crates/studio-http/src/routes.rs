@@ -2,6 +2,7 @@
 //! under the general body limit, [`documented`] those and the timeline's (the ones in the
 //! OpenAPI document).
 
+pub mod ai;
 pub mod assets;
 pub mod collab;
 pub mod docs;
@@ -35,8 +36,9 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(schema::router())
 }
 
-/// Every documented route: [`api_router`]'s and the timeline's, which `crate::router` serves
-/// outside the general body limit (a timeline document has a limit of its own).
+/// Every documented route: [`api_router`]'s, the timeline's, which `crate::router` serves
+/// outside the general body limit (a timeline document has a limit of its own), and the AI
+/// routes, served outside the request timeout (their wait is bounded by the provider timeouts).
 pub fn documented() -> OpenApiRouter<AppState> {
-    api_router().merge(timeline::router())
+    api_router().merge(timeline::router()).merge(ai::router())
 }

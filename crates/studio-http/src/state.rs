@@ -30,6 +30,8 @@ pub struct AppState {
     pub queue: Arc<dyn JobQueue>,
     /// The live collaborative documents of this node.
     pub collab: studio_collab::CollabHub,
+    /// AI calls on users' behalf (answers 503 on every call when no provider is configured).
+    pub ai: studio_ai::AiService,
 }
 
 impl FromRef<AppState> for Arc<dyn Store> {

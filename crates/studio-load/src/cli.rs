@@ -1,8 +1,10 @@
-//! The command line: `studio-load collab relay | throughput | idle`.
+//! The command line: `studio-load collab relay | throughput | idle` and `studio-load ai`.
 
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::ai::{self, AiRun};
 
 use crate::collab::idle::{self, IdleRun};
 use crate::collab::room::{self, Pace, RoomRun};
@@ -38,6 +40,10 @@ pub enum Command {
     /// Collaboration scenarios over the y-websocket protocol.
     #[command(subcommand)]
     Collab(CollabCommand),
+    /// AI chat latency: time to first token and total time of streamed answers from a fake
+    /// OpenAI-compatible provider the tool starts, called directly (the baseline) and through
+    /// studio's `/api/ai/chat` (cache misses, then the same prompts as hits).
+    Ai(AiArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -165,6 +171,65 @@ pub struct IdleArgs {
     pub server_pid: Option<u32>,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct AiArgs {
+    /// Studio's base URL (http://HOST:PORT). Studio must call the fake: start it with
+    /// STUDIO_AI_OPENAI_BASE_URL=http://<fake-addr>/v1 and a model in STUDIO_AI_OPENAI_MODELS.
+    /// Without it, only the direct baseline is measured.
+    #[arg(long, env = "STUDIO_LOAD_URL")]
+    pub url: Option<String>,
+
+    /// Bearer token for studio. Prefer the environment variable: command lines are visible to
+    /// every user of the machine.
+    #[arg(long, env = "STUDIO_LOAD_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// Where the fake provider listens (port 0: any, for the direct baseline alone).
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    pub fake_addr: std::net::SocketAddr,
+
+    /// Measured requests per series (direct, studio miss, studio hit).
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub requests: usize,
+
+    /// Unmeasured requests of each kind first.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub warmup: usize,
+
+    /// Text tokens per answer.
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub tokens: usize,
+
+    /// The fake's wait before its first token (0: the added latency alone).
+    #[arg(long, default_value = "0ms", value_parser = parse_duration, value_name = "DURATION")]
+    pub first_token_delay: Duration,
+
+    /// The fake's wait before each later token.
+    #[arg(long, default_value = "0ms", value_parser = parse_duration, value_name = "DURATION")]
+    pub token_delay: Duration,
+
+    /// Deadline per request.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+}
+
+impl AiArgs {
+    /// The run these arguments describe.
+    pub fn into_run(self) -> AiRun {
+        AiRun {
+            url: self.url,
+            token: self.token,
+            fake_addr: self.fake_addr,
+            requests: self.requests,
+            warmup: self.warmup,
+            tokens: self.tokens,
+            first_token_delay: self.first_token_delay,
+            token_delay: self.token_delay,
+            timeout: self.timeout,
+        }
+    }
+}
+
 impl Cli {
     /// Runs the chosen scenario on a runtime of `--threads` threads and prints its report.
     pub fn run(self) -> anyhow::Result<()> {
@@ -199,6 +264,10 @@ impl Cli {
                     );
                 }
                 let report = runtime.block_on(idle::run(args.into_run()))?;
+                report::print(&report, json)
+            }
+            Command::Ai(args) => {
+                let report = runtime.block_on(ai::run(args.into_run()))?;
                 report::print(&report, json)
             }
         }
@@ -302,6 +371,31 @@ mod tests {
         assert_eq!(run.clients, 50);
         assert_eq!(run.duration, Duration::from_secs(30));
         assert!(matches!(run.pace, Pace::Rate(rate) if rate == 20.0));
+    }
+
+    #[test]
+    fn parses_the_ai_benchmark() {
+        let cli = Cli::try_parse_from([
+            "studio-load",
+            "ai",
+            "--url",
+            "http://127.0.0.1:1",
+            "--fake-addr",
+            "127.0.0.1:4000",
+            "--requests",
+            "10",
+            "--token-delay",
+            "5ms",
+        ])
+        .expect("parses");
+        let Command::Ai(args) = cli.command else {
+            panic!("not ai");
+        };
+        let run = args.into_run();
+        assert_eq!(run.requests, 10);
+        assert_eq!(run.fake_addr.port(), 4000);
+        assert_eq!(run.token_delay, Duration::from_millis(5));
+        assert_eq!(run.first_token_delay, Duration::ZERO);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! Redis of `STUDIO_TEST_REDIS_URL`, under a key prefix of the app's own, deleted on drop).
 //! The whole suite runs once per combination the Makefile lists. `TEST_LOG=1` shows the logs.
 
+pub mod fake_ai;
 pub mod s3s;
 
 use std::sync::{Arc, Once};
@@ -86,10 +87,17 @@ pub struct RedisPrefix {
 }
 
 impl RedisPrefix {
-    fn new() -> Self {
+    /// A fresh prefix (tests that start several apps on one prefix make their own).
+    pub fn new() -> Self {
         Self {
             prefix: format!("t{}", random_hex(8)),
         }
+    }
+}
+
+impl Default for RedisPrefix {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

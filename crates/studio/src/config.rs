@@ -14,10 +14,12 @@ use jsonwebtoken::Algorithm;
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer};
 
+mod ai;
 mod collab;
 mod media;
 mod timeline;
 mod worker;
+pub use ai::{AiConfig, ProviderSettings};
 pub use media::{DEFAULT_PLAN, MediaConfig, StorageConfig};
 pub use worker::{MIN_JOB_LEASE_SECS, QueueEngineKind, WorkerSettings};
 
@@ -94,6 +96,31 @@ pub struct RawConfig {
     pub collab_snapshot_interval_secs: u64,
     pub collab_awareness_timeout_secs: u64,
     pub collab_ping_interval_secs: u64,
+    pub ai_openai_api_key: Option<SecretString>,
+    pub ai_openai_base_url: String,
+    #[serde(default, deserialize_with = "list")]
+    pub ai_openai_models: Option<Vec<String>>,
+    pub ai_openai_max_tokens_field: ai::MaxTokensFieldName,
+    pub ai_gemini_api_key: Option<SecretString>,
+    pub ai_gemini_base_url: String,
+    #[serde(default, deserialize_with = "list")]
+    pub ai_gemini_models: Option<Vec<String>>,
+    pub ai_elevenlabs_api_key: Option<SecretString>,
+    pub ai_elevenlabs_base_url: String,
+    #[serde(default, deserialize_with = "list")]
+    pub ai_elevenlabs_models: Option<Vec<String>>,
+    pub ai_default_model: Option<String>,
+    pub ai_connect_timeout_secs: u64,
+    pub ai_read_timeout_secs: u64,
+    pub ai_cache_scope: studio_ai::key::CacheScope,
+    pub ai_cache_ttl_secs: u64,
+    pub ai_cache_max_bytes: u64,
+    pub ai_cache_max_answer_bytes: u64,
+    pub ai_max_output_tokens: u32,
+    pub ai_max_input_chars: usize,
+    pub ai_max_speech_chars: usize,
+    pub ai_keep_alive_secs: u64,
+    pub ai_plans: std::collections::BTreeMap<String, studio_ai::AiPlanLimits>,
 }
 
 /// How log lines are written.
@@ -168,6 +195,8 @@ pub struct Config {
     pub timeline: studio_core::timeline::TimelineLimits,
     /// Limits and intervals of the collaboration server.
     pub collab: studio_collab::CollabConfig,
+    /// AI providers, cache and limits.
+    pub ai: AiConfig,
 }
 
 /// Every problem found in the configuration, one per line.
@@ -368,6 +397,7 @@ impl RawConfig {
         let worker = worker::validate(&self, &mut bad);
         let timeline = timeline::validate(&self, &mut bad);
         let collab = collab::validate(&self, &mut bad);
+        let ai = ai::validate(&self, &mut bad);
 
         if !errors.is_empty() {
             return Err(ConfigError(errors));
@@ -400,6 +430,7 @@ impl RawConfig {
             worker,
             timeline,
             collab,
+            ai,
             data_dir: self.data_dir,
         })
     }

@@ -2,6 +2,7 @@
 //! one place that wires concrete backends into the HTTP app. `main.rs` only parses the command
 //! line and calls into here; integration tests build the same `Application`.
 
+pub mod ai;
 pub mod cli;
 pub mod config;
 pub mod janitor;

@@ -197,6 +197,7 @@ impl Application {
         };
         let metrics = Metrics::new();
         let collab = collab_hub(config, store.clone(), &metrics)?;
+        let metrics_for_ai = metrics.clone();
         let state = AppState {
             store: store.clone(),
             auth,
@@ -210,6 +211,7 @@ impl Application {
                 .await
                 .context("cannot open the job queue")?,
             collab,
+            ai: crate::ai::service(config, store.clone(), &metrics_for_ai)?,
         };
         let worker = if config.worker.in_process {
             let metrics = studio_queue::JobMetrics::new(state.metrics.recorder());

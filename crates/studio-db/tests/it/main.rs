@@ -4,6 +4,7 @@
 //! `QueueStore` / `TimelineStore` / `CollabStore` contracts against both backends with the
 //! harness of `support`; `fuzz_cursor` stands in for a fuzzer of the pagination cursor.
 
+mod ai_usage;
 mod collab;
 mod fuzz_cursor;
 mod media;

@@ -263,6 +263,25 @@ pub struct MeOut {
     pub limit_bytes: u64,
     /// The plan's largest single file.
     pub max_file_bytes: u64,
+    /// AI spending today (UTC) against the plan's allowance.
+    pub ai: AiUsageOut,
+}
+
+/// A user's AI spending of the current UTC day and the plan's limits.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AiUsageOut {
+    /// Calls that reached a provider today (cache hits are free and not counted).
+    pub requests: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub tokens_per_day: u64,
+    pub speech_characters: u64,
+    pub speech_characters_per_day: u64,
+    /// Answers streaming now, and how many may at once.
+    pub active_streams: u32,
+    pub concurrent_streams: u32,
+    pub requests_per_minute: u32,
 }
 
 /// Who the caller is and how much storage they use.
@@ -278,6 +297,7 @@ async fn get_me(State(state): State<AppState>, user: AuthUser) -> Result<Json<Me
     let plan = state.store.user_plan(&user.user_id).await?;
     let usage = state.store.usage(&user.user_id).await?;
     let limits = state.media.limits(&plan);
+    let ai = state.ai.usage(&user.user_id, &plan).await?;
     Ok(Json(MeOut {
         user_id: user.user_id,
         plan,
@@ -285,5 +305,16 @@ async fn get_me(State(state): State<AppState>, user: AuthUser) -> Result<Json<Me
         bytes_reserved: usage.bytes_reserved,
         limit_bytes: limits.storage_bytes,
         max_file_bytes: limits.max_file_bytes,
+        ai: AiUsageOut {
+            requests: ai.today.requests,
+            input_tokens: ai.today.input_tokens,
+            output_tokens: ai.today.output_tokens,
+            tokens_per_day: ai.limits.tokens_per_day,
+            speech_characters: ai.today.speech_characters,
+            speech_characters_per_day: ai.limits.speech_characters_per_day,
+            active_streams: ai.active_streams,
+            concurrent_streams: ai.limits.concurrent_streams,
+            requests_per_minute: ai.limits.requests_per_minute,
+        },
     }))
 }

@@ -3,6 +3,9 @@
 //! module per area links once.
 
 mod access;
+mod ai;
+mod ai_providers;
+mod ai_sdk;
 mod auth;
 mod cli;
 mod collab;

@@ -47,6 +47,8 @@ async fn the_openapi_document_lists_every_operation_by_handler_name() {
             "get /problems/{code} get_problem_type",
             "get /ready get_ready",
             "patch /api/projects/{projectId} update_project",
+            "post /api/ai/chat ai_chat",
+            "post /api/ai/tts ai_tts",
             "post /api/assets/{assetId}/reprocess reprocess_asset",
             "post /api/media/upload-intent create_upload_intent",
             "post /api/media/{assetId}/complete complete_upload",
