@@ -45,6 +45,7 @@ deps:
 	cd tests/collab && npm ci --no-audit --no-fund
 	cd tests/ai && npm ci --no-audit --no-fund
 	@scripts/install-otio.sh
+	@scripts/install-moto.sh
 	@cargo fuzz --version 2>/dev/null | grep -qF "$(CARGO_FUZZ_VERSION)" || \
 		cargo install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked
 
@@ -72,6 +73,14 @@ test-postgres: clean-test-schemas
 # Schemas left behind by tests that did not finish (each test makes its own `t_<random>`).
 clean-test-schemas:
 	@psql "$(STUDIO_TEST_POSTGRES_URL)" -Atqc "SELECT string_agg(format('DROP SCHEMA %I CASCADE;', nspname), ' ') FROM pg_namespace WHERE nspname LIKE 't\_%'" | psql "$(STUDIO_TEST_POSTGRES_URL)" -q >/dev/null
+
+# The scaled-out topology on this machine: two `studio serve` nodes and two `studio worker`s on
+# the running PostgreSQL and Redis and an s3s-fs bucket, in the background (scripts/cluster.sh).
+.PHONY: cluster cluster-stop
+cluster:
+	@scripts/cluster.sh start
+cluster-stop:
+	@scripts/cluster.sh stop
 
 # Regenerates clients/typescript (JSON Schema, TypeScript types, Zod) from the Rust timeline
 # model; `cargo test` fails while the committed files are stale.

@@ -9,6 +9,7 @@
 //! (`migrations`).
 
 mod ai_usage;
+mod archive;
 mod collab;
 mod error;
 mod media;
@@ -23,6 +24,7 @@ mod store;
 mod timeline;
 
 pub use ai_usage::{AiUsage, AiUsageStore};
+pub use archive::{ArchiveStore, OriginalTier};
 pub use collab::{CollabSnapshot, CollabStore, LoggedUpdate, SnapshotWrite, StoredCollabDocument};
 pub use error::DbError;
 pub use media::{

@@ -47,6 +47,13 @@ pub struct AssetRecord {
     pub outputs: AssetOutputs,
     /// A stable code when `failed` (e.g. `not_media`).
     pub error_code: Option<String>,
+    /// When someone last used the asset, at the granularity of [`crate::ArchiveStore`]'s
+    /// touches (creation time until the first touch).
+    pub last_accessed_at: OffsetDateTime,
+    /// Where the original is: hot, cold (archived after inactivity) or being restored.
+    pub original_tier: crate::OriginalTier,
+    /// When `original_tier` last changed; `None` if it never did.
+    pub original_tier_changed_at: Option<OffsetDateTime>,
 }
 
 /// Storage keys of the files derived from an asset. Which are set depends on the media: an

@@ -16,7 +16,7 @@ use std::str::FromStr;
 use studio_core::{AssetId, AssetKind, AssetStatus, JobId, ProjectId, UserId};
 
 use crate::rows::StoredTimestamp;
-use crate::{AssetOutputs, AssetRecord, DbError, JobRecord, Usage};
+use crate::{AssetOutputs, AssetRecord, DbError, JobRecord, OriginalTier, Usage};
 
 /// The `assets` columns every query selects or returns, in [`AssetRow`]'s order. A macro rather
 /// than a `const` so it can be `concat!`ed into the (static) SQL text.
@@ -25,7 +25,8 @@ macro_rules! asset_columns {
         "id, project_id, owner_id, kind, filename, content_type, declared_size, real_size, \
          status, original_key, upload_id, part_size, expires_at, job_id, error, created_at, \
          updated_at, media_info, proxy_key, waveform_json_key, waveform_dat_key, \
-         waveform_png_key, poster_key, error_code"
+         waveform_png_key, poster_key, error_code, last_accessed_at, original_tier, \
+         original_tier_changed_at"
     };
 }
 pub(crate) use asset_columns;
@@ -149,6 +150,10 @@ pub(crate) struct AssetRow<T> {
     waveform_png_key: Option<String>,
     poster_key: Option<String>,
     error_code: Option<String>,
+    /// NULL only for SQLite rows written before the code set it (read as `created_at`).
+    last_accessed_at: Option<T>,
+    original_tier: String,
+    original_tier_changed_at: Option<T>,
 }
 
 impl<T: StoredTimestamp> AssetRow<T> {
@@ -156,6 +161,7 @@ impl<T: StoredTimestamp> AssetRow<T> {
         let corrupt = |column: &str, err: &dyn std::fmt::Display| {
             DbError::Corrupt(format!("assets.{column}: {err}"))
         };
+        let created_at = self.created_at.decode("assets.created_at")?;
         Ok(AssetRecord {
             id: AssetId::from_str(&self.id).map_err(|err| corrupt("id", &err))?,
             project_id: ProjectId::from_str(&self.project_id)
@@ -183,7 +189,7 @@ impl<T: StoredTimestamp> AssetRow<T> {
                 .map(|id| JobId::from_str(&id).map_err(|err| corrupt("job_id", &err)))
                 .transpose()?,
             error: self.error,
-            created_at: self.created_at.decode("assets.created_at")?,
+            created_at,
             updated_at: self.updated_at.decode("assets.updated_at")?,
             media_info: self.media_info,
             outputs: AssetOutputs {
@@ -194,6 +200,16 @@ impl<T: StoredTimestamp> AssetRow<T> {
                 poster_key: self.poster_key,
             },
             error_code: self.error_code,
+            last_accessed_at: match self.last_accessed_at {
+                Some(at) => at.decode("assets.last_accessed_at")?,
+                None => created_at,
+            },
+            original_tier: OriginalTier::from_db(&self.original_tier)
+                .ok_or_else(|| corrupt("original_tier", &self.original_tier))?,
+            original_tier_changed_at: self
+                .original_tier_changed_at
+                .map(|at| at.decode("assets.original_tier_changed_at"))
+                .transpose()?,
         })
     }
 }

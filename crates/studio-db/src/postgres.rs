@@ -26,6 +26,8 @@ use crate::{
 
 /// `AiUsageStore` for this backend.
 mod ai_usage;
+/// `ArchiveStore` for this backend.
+mod archive;
 /// `CollabStore` for this backend.
 mod collab;
 /// `MediaStore` for this backend.
@@ -84,6 +86,11 @@ const MIGRATIONS: MigrationList = &[
         8,
         "ai usage",
         include_str!("../migrations/postgres/0008_ai_usage.sql"),
+    ),
+    (
+        9,
+        "asset archive",
+        include_str!("../migrations/postgres/0009_asset_archive.sql"),
     ),
 ];
 

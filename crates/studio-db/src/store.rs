@@ -94,6 +94,7 @@ impl PageCursor {
 #[async_trait]
 pub trait Store:
     crate::AiUsageStore
+    + crate::ArchiveStore
     + crate::CollabStore
     + crate::MediaStore
     + crate::QueueStore

@@ -7,6 +7,7 @@
 //! configuration; tests build it the same way through `studio-testkit`.
 
 pub mod ai;
+pub mod archive;
 pub mod collab;
 pub mod error;
 pub mod extract;
@@ -14,6 +15,7 @@ pub mod media;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod ratelimit;
 pub mod readiness;
 pub mod reconciler;
 pub mod routes;
@@ -58,5 +60,11 @@ pub fn router(state: AppState) -> axum::Router {
     if let Some(local) = &state.local_blobs {
         app = app.merge(routes::storage::router(local.clone()));
     }
+    // Rate limits inside the common stack: a 429 gets the request id, the access log line and
+    // the CORS headers like any other answer.
+    app = app.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        ratelimit::layer,
+    ));
     middleware::stack(app, &state.settings, state.metrics.clone())
 }

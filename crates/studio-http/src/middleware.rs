@@ -9,7 +9,9 @@
 //! 5. [`problem_fallback`]: any error response without a problem+json body (router 404/405, the
 //!    body limit's 413, the timeout's 408) gets one, so there is exactly one error format.
 //! 6. Panic catching: a panicking handler becomes a generic 500, logged once in the span.
-//! 7. Request timeout, then the body size limit ([`bounded`], API routes only).
+//! 7. The rate limits ([`crate::ratelimit`], added by [`crate::router`]), so a 429 passes
+//!    through everything above.
+//! 8. Request timeout, then the body size limit ([`bounded`], API routes only).
 
 pub mod access_log;
 pub mod problem_fallback;
@@ -58,6 +60,9 @@ pub fn stack(app: Router, settings: &HttpSettings, metrics: Metrics) -> Router {
             header::LOCATION,
             crate::routes::timeline::TIMELINE_PROBLEMS,
             crate::routes::timeline::COLLAB_PROBLEMS,
+            header::RETRY_AFTER,
+            crate::ratelimit::RATELIMIT,
+            crate::ratelimit::RATELIMIT_POLICY,
         ])
         .max_age(std::time::Duration::from_secs(CORS_MAX_AGE_SECS));
 
@@ -73,7 +78,7 @@ pub fn stack(app: Router, settings: &HttpSettings, metrics: Metrics) -> Router {
         .layer(axum::middleware::from_fn(request_id::layer))
 }
 
-/// Bounds `app` by the configured request body size and request time (step 7 above), for the
+/// Bounds `app` by the configured request body size and request time (step 8 above), for the
 /// API routes; storage transfers are exempt.
 pub fn bounded(app: Router, settings: &HttpSettings) -> Router {
     app.layer(RequestBodyLimitLayer::new(settings.body_limit_bytes))

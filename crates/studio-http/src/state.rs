@@ -32,6 +32,10 @@ pub struct AppState {
     pub collab: studio_collab::CollabHub,
     /// AI calls on users' behalf (answers 503 on every call when no provider is configured).
     pub ai: studio_ai::AiService,
+    /// The API rate limits (see [`crate::ratelimit`]).
+    pub rate_limit: crate::ratelimit::RateLimiter,
+    /// Cold storage of originals: settings and this node's recent use records.
+    pub archive: Arc<crate::archive::Archive>,
 }
 
 impl FromRef<AppState> for Arc<dyn Store> {

@@ -209,6 +209,9 @@ mod tests {
             media_info: media_info.map(str::to_owned),
             outputs: AssetOutputs::default(),
             error_code: None,
+            last_accessed_at: now,
+            original_tier: studio_db::OriginalTier::Hot,
+            original_tier_changed_at: None,
         }
     }
 

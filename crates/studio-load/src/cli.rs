@@ -1,9 +1,13 @@
-//! The command line: `studio-load collab relay | throughput | idle` and `studio-load ai`.
+//! The command line: `studio-load collab relay | throughput | idle`, `studio-load ai` and
+//! `studio-load scenario uploads | browse | collab` (in [`scenario`]).
+
+pub mod scenario;
 
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use self::scenario::ScenarioCommand;
 use crate::ai::{self, AiRun};
 
 use crate::collab::idle::{self, IdleRun};
@@ -44,6 +48,10 @@ pub enum Command {
     /// OpenAI-compatible provider the tool starts, called directly (the baseline) and through
     /// studio's `/api/ai/chat` (cache misses, then the same prompts as hits).
     Ai(AiArgs),
+    /// HTTP scenarios with many users (mass uploads, browsing, collaboration): throughput,
+    /// per-step latency percentiles and errors, against any studio base URL(s).
+    #[command(subcommand)]
+    Scenario(ScenarioCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -270,6 +278,20 @@ impl Cli {
                 let report = runtime.block_on(ai::run(args.into_run()))?;
                 report::print(&report, json)
             }
+            Command::Scenario(ScenarioCommand::Uploads(args)) => {
+                let report = runtime.block_on(async {
+                    crate::scenario::uploads::run(args.into_run().await?).await
+                })?;
+                report::print(&report, json)
+            }
+            Command::Scenario(ScenarioCommand::Browse(args)) => {
+                let report = runtime.block_on(crate::scenario::browse::run(args.into_run()))?;
+                report::print(&report, json)
+            }
+            Command::Scenario(ScenarioCommand::Collab(args)) => {
+                let report = runtime.block_on(crate::scenario::collab::run(args.into_run()))?;
+                report::print(&report, json)
+            }
         }
     }
 }
@@ -301,6 +323,7 @@ impl ThroughputArgs {
 fn room_run(endpoint: Endpoint, room: RoomArgs, clients: usize, pace: Pace) -> RoomRun {
     RoomRun {
         url: endpoint.url,
+        more_urls: Vec::new(),
         room: room.room,
         token: endpoint.token,
         clients,
@@ -396,6 +419,40 @@ mod tests {
         assert_eq!(run.fake_addr.port(), 4000);
         assert_eq!(run.token_delay, Duration::from_millis(5));
         assert_eq!(run.first_token_delay, Duration::ZERO);
+    }
+
+    #[test]
+    fn parses_the_uploads_scenario_over_two_hosts() {
+        let cli = Cli::try_parse_from([
+            "studio-load",
+            "scenario",
+            "uploads",
+            "--host",
+            "http://127.0.0.1:1,http://127.0.0.1:2",
+            "--jwt-secret",
+            "0123456789abcdef0123456789abcdef",
+            "--users",
+            "20",
+            "--hatch-rate",
+            "5/s",
+            "--run-time",
+            "1m",
+            "--rate",
+            "3",
+            "--server-pid",
+            "node-a=1",
+        ])
+        .expect("parses");
+        let Command::Scenario(ScenarioCommand::Uploads(args)) = cli.command else {
+            panic!("not uploads");
+        };
+        assert_eq!(args.load.hosts.len(), 2);
+        assert_eq!(args.load.users, 20);
+        assert_eq!(args.load.hatch_rate, 5.0);
+        assert_eq!(args.load.run_time, Duration::from_secs(60));
+        assert_eq!(args.rate, Some(3.0));
+        assert_eq!(args.clip_secs, 2.0);
+        assert_eq!(args.load.watch[0].label, "node-a");
     }
 
     #[test]

@@ -31,6 +31,22 @@ pub fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
         .with_context(|| format!("no VmRSS line in {path}"))
 }
 
+/// Peak resident set size of process `pid` so far, in bytes (`VmHWM` in `/proc/<pid>/status`).
+pub fn peak_rss_bytes(pid: u32) -> anyhow::Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    parse_status_kib(&status, "VmHWM:")
+        .map(|kib| kib * 1024)
+        .with_context(|| format!("no VmHWM line in {path}"))
+}
+
+/// The command name of process `pid` (`/proc/<pid>/comm`), for labelling reports.
+pub fn command_name(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|name| name.trim().to_owned())
+}
+
 /// CPU time (user plus system) process `pid` has used so far, in seconds
 /// (`/proc/<pid>/stat` fields 14 and 15).
 pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
@@ -82,5 +98,8 @@ mod tests {
     fn reads_own_rss() {
         let rss = rss_bytes(std::process::id()).expect("own /proc status");
         assert!(rss > 0);
+        let peak = peak_rss_bytes(std::process::id()).expect("own /proc status");
+        assert!(peak >= rss);
+        assert!(command_name(std::process::id()).is_some());
     }
 }

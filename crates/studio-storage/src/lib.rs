@@ -9,15 +9,21 @@
 //! or a signed form POST for browser uploaders such as Uppy), so a client uses one flow whatever
 //! the backend.
 
+mod cold;
 mod error;
 mod files;
 mod key;
+pub mod lifecycle;
 pub mod local;
 mod post;
 mod rules;
 pub mod s3;
 mod store;
 
+pub use cold::{
+    ARCHIVE_CLASSES, COLD_CLASSES, RestoreState, STANDARD_CLASS, TierStatus, needs_restore,
+    parse_restore_header,
+};
 pub use error::StorageError;
 pub use key::{BlobKey, BlobKeyError, MAX_KEY_BYTES, MAX_SEGMENT_BYTES};
 pub use post::{FORM_FILE_FIELD, PresignedPost};

@@ -5,7 +5,9 @@
 //! - `.meta/{h[..2]}/{h}.json`, `h` = SHA-256 of the key: content type and etag. Hashing keeps
 //!   the sidecars flat and free of file/directory clashes between keys like `a` and `a.json/b`;
 //! - `.tmp/`: writes in progress, renamed into place when complete and fsynced;
-//! - `.multipart/{id}/`: open multipart uploads (see `multipart`).
+//! - `.multipart/{id}/`: open multipart uploads (see `multipart`);
+//! - `.cold/` unless configured elsewhere: archived objects, moved out of `objects/` after
+//!   inactivity (see `cold`).
 //!
 //! Like any filesystem store, the keys `a` and `a/b` cannot both exist (S3 allows it): writing
 //! the second fails with an IO error.
@@ -15,6 +17,7 @@
 //! form uploads to `/storage` by calling [`LocalStore::authorize_post`] with the form's fields,
 //! then [`LocalStore::write_posted_object`] with its file.
 
+mod cold;
 mod multipart;
 mod port;
 mod post;
@@ -41,6 +44,8 @@ pub const MIN_SECRET_BYTES: usize = 32;
 /// A [`BlobStore`](crate::BlobStore) over a local directory.
 pub struct LocalStore {
     layout: Layout,
+    /// Where archived objects go (see `cold`).
+    cold: cold::ColdDir,
     public_base_url: String,
     secret: SecretSlice<u8>,
 }
@@ -112,6 +117,7 @@ impl LocalStore {
             std::fs::create_dir_all(dir)?;
         }
         Ok(Self {
+            cold: cold::ColdDir::new(root.join(".cold")),
             layout,
             public_base_url: public_base_url.trim_end_matches('/').to_owned(),
             secret: SecretSlice::from(secret.to_vec()),

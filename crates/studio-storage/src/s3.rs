@@ -8,11 +8,15 @@
 //! sent with reqwest (see `transport`); so is CopyObject, a server-side copy of up to 5 GiB.
 //! Neither secrets nor signed URLs are ever logged.
 
+mod cold;
+mod lifecycle;
 mod multipart;
 mod objects;
 mod post;
 mod transport;
 mod xml;
+
+pub use lifecycle::{LifecycleApplied, ReadRule, parse_rules};
 
 use std::path::Path;
 use std::time::Duration;
@@ -278,6 +282,18 @@ impl BlobStore for S3Store {
 
     async fn copy(&self, from: &BlobKey, to: &BlobKey) -> Result<(), StorageError> {
         self.copy_object(from, to).await
+    }
+
+    async fn archive(&self, key: &BlobKey, storage_class: &str) -> Result<(), StorageError> {
+        self.archive_object(key, storage_class).await
+    }
+
+    async fn restore(&self, key: &BlobKey, days: u32) -> Result<crate::RestoreState, StorageError> {
+        self.restore_object(key, days).await
+    }
+
+    async fn tier_status(&self, key: &BlobKey) -> Result<Option<crate::TierStatus>, StorageError> {
+        self.tier_status_object(key).await
     }
 }
 

@@ -155,4 +155,19 @@ pub trait BlobStore: Send + Sync + 'static {
     /// larger objects would need a multipart UploadPartCopy, which is not implemented. Both
     /// backends answer `InvalidArgument` for a larger source, before copying anything.
     async fn copy(&self, from: &BlobKey, to: &BlobKey) -> Result<(), StorageError>;
+
+    /// Moves the object to the cold tier (see [`crate::RestoreState`]'s module): on S3 a copy in
+    /// place into `storage_class` (the metadata kept); on the local store a crash-safe move into
+    /// the cold directory (`storage_class` is not used). Archiving an object already cold is a
+    /// no-op. `NotFound` when there is no such object in either tier.
+    async fn archive(&self, key: &BlobKey, storage_class: &str) -> Result<(), StorageError>;
+
+    /// Brings an archived object back to the hot tier, or starts doing so: `Ready` when it is
+    /// readable now (restored by this call, or never archived), `Started` / `InProgress` while
+    /// an S3 archive class restores (the temporary copy is kept `days` days; call again until
+    /// `Ready`, which copies it back to `STANDARD`). `NotFound` when there is no such object.
+    async fn restore(&self, key: &BlobKey, days: u32) -> Result<crate::RestoreState, StorageError>;
+
+    /// Where the object is; `None` when there is no such object in either tier.
+    async fn tier_status(&self, key: &BlobKey) -> Result<Option<crate::TierStatus>, StorageError>;
 }

@@ -10,6 +10,7 @@
 //! The whole suite runs once per combination the Makefile lists. `TEST_LOG=1` shows the logs.
 
 pub mod fake_ai;
+pub mod moto;
 pub mod s3s;
 
 use std::sync::{Arc, Once};

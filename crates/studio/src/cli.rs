@@ -1,4 +1,4 @@
-//! The command line: `studio serve | worker | migrate | token | schema`.
+//! The command line: `studio serve | worker | migrate | token | schema | storage`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,6 +9,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, RawConfig};
 use crate::{Application, logging, shutdown, startup};
+
+mod storage;
 
 /// Studio Engine: the backend of a collaborative, AI-assisted video editor.
 ///
@@ -45,6 +47,11 @@ pub enum Command {
     /// Print the JSON Schema (draft 2020-12) of the project timeline, the contract
     /// `clients/typescript` is generated from (`scripts/gen-clients.sh`).
     Schema,
+    /// Blob storage administration.
+    Storage {
+        #[command(subcommand)]
+        command: storage::StorageCommand,
+    },
 }
 
 impl Cli {
@@ -62,6 +69,7 @@ impl Cli {
             Command::Migrate => migrate(config).await,
             Command::Token { user_id, ttl_secs } => token(config, &user_id, ttl_secs).await,
             Command::Schema => schema(),
+            Command::Storage { command } => storage::run(config, command).await,
         }
     }
 }
@@ -94,15 +102,28 @@ async fn worker(config: Config) -> anyhow::Result<()> {
             .await
             .context("Redis does not answer PING")?;
     }
-    let (blobs, _) = startup::blob_store(&config, config.bind).await?;
+    let (blobs, local_blobs) = startup::blob_store(&config, config.bind).await?;
     let metrics = studio_http::metrics::Metrics::new();
+    let held = crate::sweeper::HeldDirs::default();
     let worker = crate::jobs::worker(
         &config,
         store.clone(),
         blobs,
         studio_queue::JobMetrics::new(metrics.recorder()),
+        held.clone(),
     )
     .await?;
+    // The worker's scratch space (and the local store's partial writes) swept on a schedule.
+    let sweeper = tokio::spawn(crate::sweeper::run(
+        crate::sweeper::Sweeper {
+            temp_dir: config.temp_dir.clone(),
+            max_age: config.cold.temp_max_age,
+            interval: config.cold.temp_sweep_interval,
+            held,
+            local: local_blobs,
+        },
+        token.clone(),
+    ));
     let metrics_server = match config.worker.metrics_listen {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr)
@@ -127,6 +148,7 @@ async fn worker(config: Config) -> anyhow::Result<()> {
     // Returns after SIGTERM once running jobs finished (within `shutdown_timeout_secs`) or were
     // handed back to the queue.
     worker.run(token).await.context("the worker failed")?;
+    sweeper.abort();
     if let Some(server) = metrics_server {
         server.abort();
     }

@@ -15,11 +15,15 @@ use secrecy::SecretString;
 use serde::{Deserialize, Deserializer};
 
 mod ai;
+mod cold;
 mod collab;
+mod lifecycle;
 mod media;
+mod ratelimit;
 mod timeline;
 mod worker;
 pub use ai::{AiConfig, ProviderSettings};
+pub use cold::ColdConfig;
 pub use media::{DEFAULT_PLAN, MediaConfig, StorageConfig};
 pub use worker::{MIN_JOB_LEASE_SECS, QueueEngineKind, WorkerSettings};
 
@@ -73,7 +77,21 @@ pub struct RawConfig {
     pub plans: std::collections::BTreeMap<String, studio_core::PlanLimits>,
     pub storage_webhook_token: Option<SecretString>,
     pub storage_webhook_secret: Option<SecretString>,
+    pub storage_lifecycle_tmp_prefix: String,
+    pub storage_lifecycle_tmp_expiry_days: u32,
+    pub storage_lifecycle_abort_multipart_days: u32,
+    pub storage_lifecycle_cold_tag: Option<String>,
+    pub storage_lifecycle_cold_days: u32,
+    pub storage_lifecycle_cold_storage_class: String,
     pub reconcile_interval_secs: u64,
+    pub cold_storage_after_days: u32,
+    pub cold_storage_class: String,
+    pub cold_storage_dir: Option<PathBuf>,
+    pub cold_archive_interval_secs: u64,
+    pub cold_restore_days: u32,
+    pub cold_touch_granularity_secs: u64,
+    pub temp_sweep_interval_secs: u64,
+    pub temp_max_age_secs: u64,
     pub run_in_process_worker: bool,
     pub worker_concurrency: usize,
     pub job_lease_secs: u64,
@@ -121,6 +139,17 @@ pub struct RawConfig {
     pub ai_max_speech_chars: usize,
     pub ai_keep_alive_secs: u64,
     pub ai_plans: std::collections::BTreeMap<String, studio_ai::AiPlanLimits>,
+    pub rate_limit_enabled: bool,
+    pub rate_limit_read_per_minute: u32,
+    pub rate_limit_read_burst: u32,
+    pub rate_limit_write_per_minute: u32,
+    pub rate_limit_write_burst: u32,
+    pub rate_limit_upload_per_minute: u32,
+    pub rate_limit_upload_burst: u32,
+    pub rate_limit_ai_per_minute: u32,
+    pub rate_limit_ai_burst: u32,
+    #[serde(default, deserialize_with = "list")]
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 /// How log lines are written.
@@ -197,6 +226,12 @@ pub struct Config {
     pub collab: studio_collab::CollabConfig,
     /// AI providers, cache and limits.
     pub ai: AiConfig,
+    /// Cold storage of idle originals, and sweeping of scratch space.
+    pub cold: ColdConfig,
+    /// The API rate limits.
+    pub rate_limit: studio_http::ratelimit::RateLimitSettings,
+    /// The bucket lifecycle rules (`studio storage lifecycle`).
+    pub storage_lifecycle: studio_storage::lifecycle::LifecycleRules,
 }
 
 /// Every problem found in the configuration, one per line.
@@ -398,6 +433,9 @@ impl RawConfig {
         let timeline = timeline::validate(&self, &mut bad);
         let collab = collab::validate(&self, &mut bad);
         let ai = ai::validate(&self, &mut bad);
+        let cold = cold::validate(&self, &mut bad);
+        let rate_limit = ratelimit::validate(&self, &mut bad);
+        let storage_lifecycle = lifecycle::validate(&self, &mut bad);
 
         if !errors.is_empty() {
             return Err(ConfigError(errors));
@@ -431,6 +469,9 @@ impl RawConfig {
             timeline,
             collab,
             ai,
+            cold,
+            rate_limit,
+            storage_lifecycle,
             data_dir: self.data_dir,
         })
     }

@@ -27,7 +27,7 @@ const POLL_INTERVAL: Duration = Duration::from_millis(200);
 /// lose the job.
 const HEARTBEATS_PER_LEASE: u32 = 3;
 /// Prefix of a worker process's scratch directory, followed by its pid.
-const WORKER_DIR_PREFIX: &str = "w-";
+pub(crate) const WORKER_DIR_PREFIX: &str = "w-";
 
 /// The configured queue engine: the API's queue and every worker must use the same.
 pub fn engine(config: &Config) -> anyhow::Result<Engine> {
@@ -49,12 +49,14 @@ pub fn engine(config: &Config) -> anyhow::Result<Engine> {
 }
 
 /// The worker running this binary's jobs with the configured settings, recording job metrics
-/// into `metrics`. Removes scratch directories left by dead workers first.
+/// into `metrics`, its running jobs' directories in `held` (so the sweeper leaves them). Removes
+/// scratch directories left by dead workers first.
 pub async fn worker(
     config: &Config,
     store: Arc<dyn Store>,
     blobs: Arc<dyn BlobStore>,
     metrics: JobMetrics,
+    held: crate::sweeper::HeldDirs,
 ) -> anyhow::Result<Worker> {
     let scratch = prepare_scratch(&config.temp_dir).await?;
     let env = Arc::new(MediaJobEnv {
@@ -64,6 +66,7 @@ pub async fn worker(
         tools: studio_media::Tools::default(),
         settings: studio_media::ProxySettings::default(),
         timeline_limits: config.timeline.clone(),
+        held,
     });
     let registry = HandlerRegistry::new().register_job::<ProcessAsset>(env);
     let mut worker_config = WorkerConfig::new(worker_id());
@@ -130,7 +133,7 @@ async fn prepare_scratch(temp_dir: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// Whether no process has this pid. Without `/proc` we cannot tell, and keep the directory.
-fn process_is_gone(pid: u32) -> bool {
+pub(crate) fn process_is_gone(pid: u32) -> bool {
     Path::new("/proc/self").exists() && !Path::new(&format!("/proc/{pid}")).exists()
 }
 

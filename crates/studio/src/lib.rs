@@ -11,6 +11,7 @@ pub mod logging;
 pub mod secrets;
 pub mod shutdown;
 pub mod startup;
+pub mod sweeper;
 pub mod worker_metrics;
 
 pub use config::{Config, RawConfig};

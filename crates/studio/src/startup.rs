@@ -35,6 +35,10 @@ pub struct Application {
     store: Arc<dyn Store>,
     /// The in-process job worker, unless `run_in_process_worker = false`.
     worker: Option<studio_queue::Worker>,
+    /// Sweeps scratch space and partial writes.
+    sweeper: crate::sweeper::Sweeper,
+    /// How often idle originals go to cold storage (`studio_http::archive`).
+    archive_interval: Duration,
 }
 
 /// Opens the configured store, applying migrations when configured to.
@@ -103,7 +107,7 @@ pub async fn blob_store(
                     .await
                     .context("storage set-up did not finish")?
                     .context("cannot open the local storage directory")?;
-            let local = Arc::new(local);
+            let local = Arc::new(local.with_cold_dir(config.cold.dir.clone()));
             Ok((local.clone(), Some(local)))
         }
         StorageConfig::S3 {
@@ -161,6 +165,36 @@ fn collab_hub(
     ))
 }
 
+/// A rate-limit check waits at most this long for Redis before the node limits alone for a
+/// while (see `studio_http::ratelimit`): it sits in front of every API request.
+const RATE_LIMIT_REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// The API rate limiter: shared by all nodes through Redis when it is configured (keys
+/// `<queue_prefix>:rl:…`), in process otherwise.
+fn rate_limiter(config: &Config) -> anyhow::Result<studio_http::ratelimit::RateLimiter> {
+    use studio_http::ratelimit::RateLimiter;
+    let settings = config.rate_limit.clone();
+    let Some(url) = &config.redis_url else {
+        return Ok(RateLimiter::in_process(settings));
+    };
+    let client = redis::Client::open(url.as_str()).context("invalid Redis URL")?;
+    // Lazy, one quick reconnect attempt, short timeouts: while Redis is away the limiter falls
+    // back to this node's own counts rather than holding requests.
+    let conn = redis::aio::ConnectionManager::new_lazy_with_config(
+        client,
+        redis::aio::ConnectionManagerConfig::new()
+            .set_number_of_retries(1)
+            .set_connection_timeout(Some(RATE_LIMIT_REDIS_TIMEOUT * 4))
+            .set_response_timeout(Some(RATE_LIMIT_REDIS_TIMEOUT)),
+    )
+    .context("cannot set up the Redis connection for rate limits")?;
+    Ok(RateLimiter::with_redis(
+        settings,
+        conn,
+        config.worker.queue_prefix.clone(),
+    ))
+}
+
 impl Application {
     /// Opens the database, builds the state and binds the listener (port 0 picks a free port).
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
@@ -212,12 +246,25 @@ impl Application {
                 .context("cannot open the job queue")?,
             collab,
             ai: crate::ai::service(config, store.clone(), &metrics_for_ai)?,
+            rate_limit: rate_limiter(config)?,
+            archive: Arc::new(studio_http::archive::Archive::new(
+                config.cold.settings.clone(),
+            )),
         };
+        let held = crate::sweeper::HeldDirs::default();
         let worker = if config.worker.in_process {
             let metrics = studio_queue::JobMetrics::new(state.metrics.recorder());
-            Some(crate::jobs::worker(config, store.clone(), state.blobs.clone(), metrics).await?)
+            let blobs = state.blobs.clone();
+            Some(crate::jobs::worker(config, store.clone(), blobs, metrics, held.clone()).await?)
         } else {
             None
+        };
+        let sweeper = crate::sweeper::Sweeper {
+            temp_dir: config.temp_dir.clone(),
+            max_age: config.cold.temp_max_age,
+            interval: config.cold.temp_sweep_interval,
+            held,
+            local: state.local_blobs.clone(),
         };
         Ok(Self {
             worker,
@@ -228,6 +275,8 @@ impl Application {
             shutdown_timeout: config.shutdown_timeout,
             job_retention: config.worker.retention,
             purge_interval: config.worker.purge_interval,
+            sweeper,
+            archive_interval: config.cold.archive_interval,
             store,
         })
     }
@@ -263,6 +312,12 @@ impl Application {
             self.reconcile_interval,
             shutdown.clone(),
         ));
+        let archiver = tokio::spawn(studio_http::archive::run(
+            self.state.clone(),
+            self.archive_interval,
+            shutdown.clone(),
+        ));
+        let sweeper = tokio::spawn(crate::sweeper::run(self.sweeper, shutdown.clone()));
         let janitor = tokio::spawn(crate::janitor::run(
             self.store.clone(),
             self.job_retention,
@@ -316,6 +371,8 @@ impl Application {
         }
         reconciler.abort();
         janitor.abort();
+        archiver.abort();
+        sweeper.abort();
         if let Some(worker) = worker {
             match worker.await {
                 Ok(Ok(())) => {}

@@ -81,8 +81,9 @@ impl MediaStore for PgStore {
         let row: AssetRow = sqlx::query_as(concat!(
             "INSERT INTO assets (id, project_id, owner_id, kind, filename, content_type, \
                  declared_size, status, original_key, upload_id, part_size, expires_at, \
-                 created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending_upload', $8, $9, $10, $11, $12, $12) \
+                 created_at, updated_at, last_accessed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending_upload', $8, $9, $10, $11, $12, $12, \
+                     $12) \
              RETURNING ",
             asset_columns!()
         ))

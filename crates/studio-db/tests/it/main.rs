@@ -5,6 +5,7 @@
 //! harness of `support`; `fuzz_cursor` stands in for a fuzzer of the pagination cursor.
 
 mod ai_usage;
+mod archive;
 mod collab;
 mod fuzz_cursor;
 mod media;

@@ -7,7 +7,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use studio_core::{AssetId, AssetKind, AssetStatus, JobId, ProjectId, UserId};
-use studio_db::AssetRecord;
+use studio_db::{AssetRecord, OriginalTier};
 use studio_storage::BlobKey;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -25,6 +25,7 @@ use crate::{ApiError, AppState, ErrorCode};
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_asset, delete_asset))
+        .routes(routes!(restore_asset_original))
         .routes(routes!(list_project_assets))
         .routes(routes!(get_me))
 }
@@ -69,6 +70,11 @@ pub struct AssetOut {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: OffsetDateTime,
+    /// Where the original is: `hot`; `cold` (moved to cold storage after days of inactivity:
+    /// the asset still opens, its proxy and waveforms are served as before, but the original's
+    /// URL is left out until it is restored); or `restoring` (a restore is under way).
+    #[schema(value_type = String, example = "hot")]
+    pub original_tier: &'static str,
     /// Short-lived signed URLs for what exists (only on `GET /api/assets/{assetId}`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub urls: Option<AssetUrls>,
@@ -122,6 +128,7 @@ impl From<AssetRecord> for AssetOut {
             expires_at: asset.expires_at,
             created_at: asset.created_at,
             updated_at: asset.updated_at,
+            original_tier: asset.original_tier.as_str(),
             urls: None,
         }
     }
@@ -147,10 +154,12 @@ async fn get_asset(
     State(state): State<AppState>,
     access: AssetAccess<Read>,
 ) -> Result<Json<AssetOut>, ApiError> {
+    crate::archive::touch_asset(&state, &access.asset).await;
+    // A cold original is not readable until restored (see `crate::archive`): no URL for it.
     let has_original = !matches!(
         access.asset.status,
         AssetStatus::PendingUpload | AssetStatus::Expired
-    );
+    ) && access.asset.original_tier == OriginalTier::Hot;
     let original = if has_original && access.project.role.can_write() {
         Some(
             state
@@ -189,6 +198,52 @@ async fn get_asset(
     let mut out = AssetOut::from(access.asset);
     out.urls = Some(urls);
     Ok(Json(out))
+}
+
+/// Where an original stands after a restore request.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreOut {
+    pub asset_id: AssetId,
+    /// `hot`: the original is readable now (restored, or never archived).
+    #[schema(value_type = String, example = "hot")]
+    pub original_tier: &'static str,
+}
+
+/// Bring an asset's original back from cold storage (editors and the owner). Immediate for the
+/// local cold directory and S3 instant classes; for S3 archive classes the restore is started
+/// and the answer is 409 `original_archived` until it completes.
+#[utoipa::path(
+    post, path = "/api/assets/{assetId}/restore", tag = "assets", operation_id = "restore_asset_original",
+    params(("assetId" = AssetId, Path, description = "The asset")),
+    responses(
+        (status = 200, description = "The original is hot", body = RestoreOut),
+        (status = 403, description = "Viewers cannot restore", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such asset, or no access", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`original_archived`: a slow restore is under way (extension `restore`: `started` or `in_progress`); or `upload_incomplete`", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn restore_asset_original(
+    State(state): State<AppState>,
+    access: AssetAccess<Write>,
+) -> Result<Json<RestoreOut>, ApiError> {
+    let asset = access.asset;
+    if matches!(
+        asset.status,
+        AssetStatus::PendingUpload | AssetStatus::Expired
+    ) {
+        return Err(ApiError::new(
+            ErrorCode::UploadIncomplete,
+            "The asset has no confirmed upload.",
+        ));
+    }
+    crate::archive::touch_asset(&state, &asset).await;
+    crate::archive::ensure_original_hot(&state, &asset).await?;
+    Ok(Json(RestoreOut {
+        asset_id: asset.id,
+        original_tier: OriginalTier::Hot.as_str(),
+    }))
 }
 
 /// The assets of a project, oldest first.

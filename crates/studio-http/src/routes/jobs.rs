@@ -261,7 +261,7 @@ pub struct ReprocessOut {
         (status = 202, description = "Processing queued", body = ReprocessOut),
         (status = 403, description = "Viewers cannot reprocess", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such asset, or no access", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "No confirmed upload yet", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`upload_incomplete`: no confirmed upload yet; `original_archived`: the original is in cold storage and a slow restore is under way (extension `restore`: `started` or `in_progress`): try again once it is done", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -285,6 +285,10 @@ async fn reprocess_asset(
             ));
         }
     }
+    // Reprocessing reads the original: a cold one is restored first (at once when the tier
+    // allows; otherwise the restore starts and this answers `original_archived`).
+    crate::archive::touch_asset(&state, &asset).await;
+    crate::archive::ensure_original_hot(&state, &asset).await?;
     let job_id = JobId::generate();
     let options = JobOptions {
         id: Some(job_id.clone()),

@@ -202,7 +202,12 @@ async fn list_projects(
     ),
     security(("bearer" = []))
 )]
-async fn get_project(access: ProjectAccess<Read>) -> Json<ProjectOut> {
+async fn get_project(
+    State(state): State<AppState>,
+    access: ProjectAccess<Read>,
+) -> Json<ProjectOut> {
+    // Opening a project uses its media: no original of it goes cold while it is worked on.
+    crate::archive::touch_project(&state, &access.project.id).await;
     Json(ProjectOut::new(access.project, access.role))
 }
 

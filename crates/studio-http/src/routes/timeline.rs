@@ -426,6 +426,7 @@ async fn export_timeline_otio(
     State(state): State<AppState>,
     access: ProjectAccess<Read>,
 ) -> Result<Response, ApiError> {
+    crate::archive::touch_project(&state, &access.project.id).await;
     let stored = state
         .store
         .timeline(&access.project.id)
@@ -463,10 +464,11 @@ async fn export_timeline_otio(
         .into_response())
 }
 
-/// A signed GET URL of the asset's media: the original (for those who may see originals), else
-/// the proxy once it exists.
+/// A signed GET URL of the asset's media: the original (for those who may see originals, while
+/// it is not in cold storage), else the proxy once it exists.
 fn download_url(state: &AppState, asset: &AssetRecord, originals: bool) -> Option<String> {
     let original = originals
+        && asset.original_tier == studio_db::OriginalTier::Hot
         && !matches!(
             asset.status,
             AssetStatus::PendingUpload | AssetStatus::Expired

@@ -52,6 +52,9 @@ pub enum Pace {
 pub struct RoomRun {
     /// Collaboration endpoint, e.g. `ws://127.0.0.1:8080/api/collab`.
     pub url: String,
+    /// Further endpoints of the same deployment (other nodes): client `i` connects to entry
+    /// `i mod n` of `url` followed by these, so one room spans every node.
+    pub more_urls: Vec<String>,
     /// The room.
     pub room: String,
     /// Access token, sent as `?token=`.
@@ -210,7 +213,10 @@ pub async fn run(config: RoomRun) -> anyhow::Result<RoomReport> {
         counters: Counters::default(),
     });
 
-    let url = connection::room_url(&config.url, &config.room, config.token.as_deref());
+    let urls: Vec<String> = std::iter::once(&config.url)
+        .chain(&config.more_urls)
+        .map(|base| connection::room_url(base, &config.room, config.token.as_deref()))
+        .collect();
     let (phase_tx, phase_rx) = watch::channel(Phase::Connecting);
     let (ready_tx, mut ready_rx) = mpsc::unbounded_channel();
     let mut tasks = JoinSet::new();
@@ -218,7 +224,7 @@ pub async fn run(config: RoomRun) -> anyhow::Result<RoomReport> {
         let jitter = period.map_or(Duration::ZERO, |period| period.mul_f64(rand::random()));
         let start = peer::Start {
             id: u32::try_from(id).expect("at most MAX_CLIENTS clients"),
-            url: url.clone(),
+            url: urls[id % urls.len()].clone(),
             connect_at: epoch + Duration::from_secs_f64(id as f64 / config.connect_rate),
             timeout: config.connect_timeout,
             jitter,

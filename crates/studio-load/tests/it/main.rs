@@ -12,6 +12,7 @@ use relay_server::RelayServer;
 fn room_run(url: &str, clients: usize, pace: Pace) -> RoomRun {
     RoomRun {
         url: url.to_owned(),
+        more_urls: Vec::new(),
         room: "it-room".to_owned(),
         token: Some("not.a.jwt".to_owned()),
         clients,

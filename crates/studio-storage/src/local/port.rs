@@ -12,8 +12,8 @@ use super::{LocalStore, multipart};
 use crate::files::{self, TempFile};
 use crate::rules::{check_content_type, check_copy_size, check_part_number, check_ttl};
 use crate::{
-    BlobKey, BlobStore, CompletedPart, ObjectMeta, PresignedPost, PresignedRequest, StorageError,
-    UploadId, UploadedPart,
+    BlobKey, BlobStore, CompletedPart, ObjectMeta, PresignedPost, PresignedRequest, RestoreState,
+    StorageError, TierStatus, UploadId, UploadedPart,
 };
 
 /// Expiry of a URL signed now for `ttl`, whole seconds (the URL carries Unix seconds).
@@ -96,7 +96,7 @@ impl BlobStore for LocalStore {
         let meta = self.meta_path(key);
         files::remove_file_if_exists(&meta).await?;
         files::prune_empty_parents(&path, &self.layout.objects).await;
-        Ok(())
+        self.delete_cold(key).await
     }
 
     async fn create_multipart(
@@ -208,5 +208,17 @@ impl BlobStore for LocalStore {
             etag: Some(files::etag_of(&written.md5)),
         };
         self.commit_object(temp, to, &meta).await
+    }
+
+    async fn archive(&self, key: &BlobKey, _storage_class: &str) -> Result<(), StorageError> {
+        self.archive_local(key).await
+    }
+
+    async fn restore(&self, key: &BlobKey, _days: u32) -> Result<RestoreState, StorageError> {
+        self.restore_local(key).await
+    }
+
+    async fn tier_status(&self, key: &BlobKey) -> Result<Option<TierStatus>, StorageError> {
+        self.tier_status_local(key).await
     }
 }

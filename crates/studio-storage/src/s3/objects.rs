@@ -110,7 +110,10 @@ impl S3Store {
     }
 
     /// The headers of a HeadObject answer; `None` when there is no such object.
-    async fn head_headers(&self, key: &BlobKey) -> Result<Option<HeaderMap>, StorageError> {
+    pub(super) async fn head_headers(
+        &self,
+        key: &BlobKey,
+    ) -> Result<Option<HeaderMap>, StorageError> {
         let action = self
             .bucket
             .head_object(Some(&self.credentials), key.as_str());

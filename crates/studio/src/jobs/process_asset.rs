@@ -43,6 +43,8 @@ pub struct MediaJobEnv {
     pub settings: ProxySettings,
     /// The bounds timelines are re-checked against once an asset is ready.
     pub timeline_limits: TimelineLimits,
+    /// The running jobs' directories, which the sweeper leaves alone.
+    pub held: crate::sweeper::HeldDirs,
 }
 
 /// The payload `confirm_upload` records: `{"assetId": …}`.
@@ -136,6 +138,7 @@ async fn process(
         .prefix("job-")
         .tempdir_in(&env.scratch)
         .map_err(|err| JobError::transient(format!("cannot create the job's temp dir: {err}")))?;
+    let _held = env.held.hold(dir.path());
 
     report(ctx, 0.0, "downloading").await?;
     let original = dir.path().join("original");

@@ -22,7 +22,7 @@ async fn help_documents_every_subcommand() {
     .await;
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    for sub in ["serve", "worker", "migrate", "token", "schema"] {
+    for sub in ["serve", "worker", "migrate", "token", "schema", "storage"] {
         assert!(text.contains(sub), "{sub} missing from:\n{text}");
     }
 }

@@ -50,6 +50,7 @@ async fn the_openapi_document_lists_every_operation_by_handler_name() {
             "post /api/ai/chat ai_chat",
             "post /api/ai/tts ai_tts",
             "post /api/assets/{assetId}/reprocess reprocess_asset",
+            "post /api/assets/{assetId}/restore restore_asset_original",
             "post /api/media/upload-intent create_upload_intent",
             "post /api/media/{assetId}/complete complete_upload",
             "post /api/media/{assetId}/parts presign_parts",
