@@ -1,33 +1,4 @@
 #!/usr/bin/env bash
 # Creates tests/otio/.venv with the pinned OpenTimelineIO (tests/otio/requirements.txt), which
 # the OTIO export test (crates/studio-core/tests/otio.rs) loads its output with.
-# Idempotent: silent when the venv already has exactly the pinned requirements.
-set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
-venv="$root/tests/otio/.venv"
-requirements="$root/tests/otio/requirements.txt"
-# The requirements the venv was last installed from; a changed pin reinstalls.
-stamp="$venv/.requirements"
-
-if [ -x "$venv/bin/python" ] && cmp -s "$requirements" "$stamp" \
-  && "$venv/bin/python" -c 'import opentimelineio' 2>/dev/null; then
-  exit 0
-fi
-
-python=${PYTHON:-python3}
-command -v "$python" >/dev/null || { echo "install-otio: $python is missing" >&2; exit 1; }
-# Debian's python3 needs python3-venv for `-m venv` (ensurepip); install it when missing.
-if ! "$python" -c 'import ensurepip, venv' 2>/dev/null; then
-  echo "installing: python3-venv"
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv
-fi
-
-echo "install-otio: creating $venv"
-rm -rf "$venv"
-"$python" -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
-cp "$requirements" "$stamp"
-"$venv/bin/python" -c 'import opentimelineio; print("install-otio: opentimelineio", opentimelineio.__version__)'
+exec "$(dirname "$0")/install-venv.sh" otio opentimelineio

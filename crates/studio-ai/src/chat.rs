@@ -8,10 +8,11 @@ use futures::StreamExt;
 use studio_core::UserId;
 use studio_db::AiUsage;
 
-use crate::cache::CachedAnswer;
 use crate::calllog::{CallKind, CallLog, tracked};
 use crate::flight::{FlightEvent, FlightReader, FlightWriter};
-use crate::service::{AiError, AiService, CachePolicy, CacheStatus, Caller, DailyCheck, started};
+use crate::service::{
+    AiError, AiService, AnswerRecorder, CachePolicy, CacheStatus, Caller, DailyCheck, started,
+};
 use crate::{ChatEvent, ChatProvider, ChatRequest, ChatStream, ProviderError, Usage};
 
 /// A generation on its way to the browser.
@@ -178,10 +179,7 @@ async fn run_upstream(
     };
     writer.started().await;
 
-    let max_cached = service.settings().max_cached_answer_bytes;
-    let mut frames = Vec::new();
-    let mut cached_bytes = 0_u64;
-    let mut cacheable = store;
+    let mut recorder = AnswerRecorder::new(&service, store);
     let mut first = true;
     loop {
         let next = tokio::select! {
@@ -222,27 +220,12 @@ async fn run_upstream(
             ChatEvent::Finish { .. } => {}
         }
         let frame = encode(&event);
-        if cacheable {
-            cached_bytes += frame.len() as u64;
-            if cached_bytes > max_cached {
-                cacheable = false;
-                frames = Vec::new();
-            } else {
-                frames.push(frame.clone());
-            }
-        }
+        recorder.push(&frame);
         if matches!(event, ChatEvent::Finish { .. }) {
             // Charged and cached before the browser sees the end: once an answer has ended,
             // the next identical request is a hit and `GET /api/me` counts it.
             service.charge(&user, spend.finish(&metrics, &name)).await;
-            if cacheable {
-                let ttl = service.settings().cache_ttl;
-                service
-                    .inner
-                    .cache
-                    .put(&key, &CachedAnswer { frames }, ttl)
-                    .await;
-            }
+            recorder.store(&service, &key).await;
             writer.frame(frame).await;
             writer.done().await;
             return;

@@ -475,3 +475,49 @@ pub(crate) fn until_next_utc_day() -> Duration {
 fn uuid_like() -> String {
     format!("private-{:032x}", rand::random::<u128>())
 }
+
+/// The frames of an answer kept for the cache as they stream, while they fit the configured
+/// bound: an answer that outgrows it is streamed but not cached.
+pub(crate) struct AnswerRecorder {
+    frames: Vec<bytes::Bytes>,
+    bytes: u64,
+    max: u64,
+    keeping: bool,
+}
+
+impl AnswerRecorder {
+    /// Keeps frames when `store` (the request's cache policy allows it).
+    pub(crate) fn new(service: &AiService, store: bool) -> Self {
+        Self {
+            frames: Vec::new(),
+            bytes: 0,
+            max: service.settings().max_cached_answer_bytes,
+            keeping: store,
+        }
+    }
+
+    pub(crate) fn push(&mut self, frame: &bytes::Bytes) {
+        if !self.keeping {
+            return;
+        }
+        self.bytes += frame.len() as u64;
+        if self.bytes > self.max {
+            self.keeping = false;
+            self.frames = Vec::new();
+        } else {
+            self.frames.push(frame.clone());
+        }
+    }
+
+    /// Caches the answer under `key` if it was kept whole. Call it only for an answer that
+    /// finished normally, before the flight ends (see the module docs).
+    pub(crate) async fn store(self, service: &AiService, key: &str) {
+        if self.keeping {
+            let answer = crate::cache::CachedAnswer {
+                frames: self.frames,
+            };
+            let ttl = service.settings().cache_ttl;
+            service.inner.cache.put(key, &answer, ttl).await;
+        }
+    }
+}

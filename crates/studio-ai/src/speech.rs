@@ -13,10 +13,11 @@ use futures::stream::BoxStream;
 use studio_core::UserId;
 use studio_db::AiUsage;
 
-use crate::cache::CachedAnswer;
 use crate::calllog::{CallKind, CallLog, tracked};
 use crate::flight::{FlightEvent, FlightReader, FlightWriter};
-use crate::service::{AiError, AiService, CachePolicy, CacheStatus, Caller, DailyCheck, started};
+use crate::service::{
+    AiError, AiService, AnswerRecorder, CachePolicy, CacheStatus, Caller, DailyCheck, started,
+};
 use crate::{ProviderError, SpeechProvider, SpeechRequest};
 
 /// Audio on its way to the browser.
@@ -185,10 +186,8 @@ async fn run_upstream(
     let content_type = Bytes::from(speech.content_type.into_bytes());
     writer.frame(content_type.clone()).await;
 
-    let max_cached = service.settings().max_cached_answer_bytes;
-    let mut frames = vec![content_type];
-    let mut cached_bytes = 0_u64;
-    let mut cacheable = store;
+    let mut recorder = AnswerRecorder::new(&service, store);
+    recorder.push(&content_type);
     let mut first = true;
     let mut audio = speech.audio;
     loop {
@@ -205,15 +204,7 @@ async fn run_upstream(
                 if std::mem::take(&mut first) {
                     metrics.first_byte(&name, began.elapsed());
                 }
-                if cacheable {
-                    cached_bytes += chunk.len() as u64;
-                    if cached_bytes > max_cached {
-                        cacheable = false;
-                        frames = Vec::new();
-                    } else {
-                        frames.push(chunk.clone());
-                    }
-                }
+                recorder.push(&chunk);
                 writer.frame(chunk).await;
             }
             Some(Err(err)) => {
@@ -224,13 +215,6 @@ async fn run_upstream(
             None => break,
         }
     }
-    if cacheable {
-        let ttl = service.settings().cache_ttl;
-        service
-            .inner
-            .cache
-            .put(&key, &CachedAnswer { frames }, ttl)
-            .await;
-    }
+    recorder.store(&service, &key).await;
     writer.done().await;
 }
