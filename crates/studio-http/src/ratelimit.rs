@@ -12,7 +12,8 @@
 //!   everything outside `/api` (health, readiness, metrics, docs, problem types, the local
 //!   store's signed URLs, which carry their own signature), CORS preflights, and the storage
 //!   webhook (authenticated by the store's token or signature, and bursty by nature).
-//! - **How**: the GCRA of [`gcra`], in process, or shared by all nodes through Redis.
+//! - **How**: the GCRA of [`gcra`], in process, or shared by all nodes through Redis. Refusals
+//!   are counted in `studio_http_rate_limited_total{class}`.
 //! - **Telling clients**: every limited response carries the IETF fields of
 //!   draft-ietf-httpapi-ratelimit-headers (-11): `RateLimit-Policy: "<class>";q=<burst>;w=<secs
 //!   a full burst refills in>` and `RateLimit: "<class>";r=<remaining>;t=<secs until the full
@@ -328,6 +329,10 @@ pub async fn layer(State(state): State<AppState>, mut request: Request, next: Ne
     let verdict = limiter.check(class, &subject).await;
     let policy = limiter.inner.policies[class.index()].clone();
     if !verdict.allowed {
+        state.metrics.record(|| {
+            metrics::counter!("studio_http_rate_limited_total", "class" => class.as_str())
+                .increment(1);
+        });
         return refusal(class, &verdict, policy);
     }
     let mut response = next.run(request).await;

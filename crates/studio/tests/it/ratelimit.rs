@@ -87,6 +87,15 @@ async fn a_user_gets_the_burst_then_429_with_retry_after_and_ratelimit_fields() 
         "read",
     )
     .await;
+    // Operators see refusals per class.
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == r#"studio_http_rate_limited_total{class="read"} 1"#),
+        "{metrics}"
+    );
     // A browser can read the fields of a cross-origin answer only when they are exposed.
     let app = TestApp::spawn_with(|raw| {
         tight(raw, 1);
