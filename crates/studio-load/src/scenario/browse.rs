@@ -4,17 +4,15 @@
 //! `GET /api/projects/{id}/timeline`. One iteration is one such page.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tokio::time::Instant;
 
 use super::ScenarioReport;
-use super::stats::Step;
+use super::stats::{Iterations, Step};
 use super::uploads::{call, create_project};
 use super::users::{self, Load, User};
-use crate::report::{Percentiles, micros_histogram, round3};
 
 /// Projects listed per page, as the editor's project list asks.
 const PAGE_SIZE: u32 = 20;
@@ -32,8 +30,7 @@ struct Steps {
     projects: Step,
     assets: Step,
     timeline: Step,
-    pages: std::sync::Mutex<hdrhistogram::Histogram<u64>>,
-    failed: AtomicU64,
+    pages: Iterations,
 }
 
 /// Runs the scenario.
@@ -43,8 +40,7 @@ pub async fn run(run: BrowseRun) -> anyhow::Result<ScenarioReport> {
         projects: Step::new("projects"),
         assets: Step::new("assets"),
         timeline: Step::new("timeline"),
-        pages: std::sync::Mutex::new(micros_histogram()),
-        failed: AtomicU64::new(0),
+        pages: Iterations::default(),
     });
     let assets = run.assets;
     let elapsed = users::run(&run.load, std::time::Duration::ZERO, |user, schedule| {
@@ -55,37 +51,24 @@ pub async fn run(run: BrowseRun) -> anyhow::Result<ScenarioReport> {
             };
             while schedule.next().await {
                 let started = Instant::now();
-                if page(&user, &project, &steps).await {
-                    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-                    steps
-                        .pages
-                        .lock()
-                        .expect("histogram lock")
-                        .saturating_record(micros);
-                } else {
-                    steps.failed.fetch_add(1, Ordering::Relaxed);
-                }
+                let ok = page(&user, &project, &steps).await;
+                steps.pages.record(started, ok);
             }
         }
     })
     .await?;
 
     let mut report = ScenarioReport::new("browse", "page", &run.load);
-    let rows = [
-        &steps.setup,
-        &steps.projects,
-        &steps.assets,
-        &steps.timeline,
-    ]
-    .map(|step| step.report(elapsed));
-    let pages = Percentiles::from_micros(&steps.pages.lock().expect("histogram lock"));
-    report.elapsed_s = round3(elapsed.as_secs_f64());
-    report.iterations = pages.count;
-    report.iterations_per_s = round3(pages.count as f64 / elapsed.as_secs_f64());
-    report.failed_iterations = steps.failed.load(Ordering::Relaxed);
-    report.iteration_ms = pages;
-    report.errors = rows.iter().map(|row| row.errors).sum();
-    report.steps = rows.to_vec();
+    steps.pages.fill(
+        &mut report,
+        &[
+            &steps.setup,
+            &steps.projects,
+            &steps.assets,
+            &steps.timeline,
+        ],
+        elapsed,
+    );
     report.processes = run.load.peaks();
     Ok(report)
 }

@@ -157,3 +157,49 @@ mod tests {
         );
     }
 }
+
+/// Whole iterations of a scenario (an upload, a page): latency of the successful ones and a
+/// count of the failed ones.
+#[derive(Debug)]
+pub struct Iterations {
+    latency: Mutex<Histogram<u64>>,
+    failed: std::sync::atomic::AtomicU64,
+}
+
+impl Default for Iterations {
+    fn default() -> Self {
+        Self {
+            latency: Mutex::new(micros_histogram()),
+            failed: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+impl Iterations {
+    /// One iteration begun at `started`; `ok` when every step of it succeeded.
+    pub fn record(&self, started: tokio::time::Instant, ok: bool) {
+        if ok {
+            let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            self.latency
+                .lock()
+                .expect("histogram lock")
+                .saturating_record(micros);
+        } else {
+            self.failed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Fills `report` with the iterations and the `steps`' rows, over `elapsed`.
+    pub fn fill(&self, report: &mut super::ScenarioReport, steps: &[&Step], elapsed: Duration) {
+        let rows: Vec<StepReport> = steps.iter().map(|step| step.report(elapsed)).collect();
+        let done = Percentiles::from_micros(&self.latency.lock().expect("histogram lock"));
+        report.elapsed_s = round3(elapsed.as_secs_f64());
+        report.iterations = done.count;
+        report.iterations_per_s = round3(done.count as f64 / elapsed.as_secs_f64());
+        report.failed_iterations = self.failed.load(std::sync::atomic::Ordering::Relaxed);
+        report.iteration_ms = done;
+        report.errors = rows.iter().map(|row| row.errors).sum();
+        report.steps = rows;
+    }
+}

@@ -6,7 +6,6 @@
 //! (complete → ready as seen by polling, so up to one poll interval late).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
@@ -15,9 +14,8 @@ use tokio::time::Instant;
 
 use super::ScenarioReport;
 use super::media::Media;
-use super::stats::{Step, failure, transport};
+use super::stats::{Iterations, Step, failure, transport};
 use super::users::{self, Load, User};
-use crate::report::{Percentiles, micros_histogram, round3};
 
 /// One uploads run.
 #[derive(Debug, Clone)]
@@ -37,8 +35,7 @@ struct Steps {
     put: Step,
     complete: Step,
     ready: Step,
-    uploads: std::sync::Mutex<hdrhistogram::Histogram<u64>>,
-    failed: AtomicU64,
+    uploads: Iterations,
 }
 
 /// Runs the scenario.
@@ -49,8 +46,7 @@ pub async fn run(run: UploadsRun) -> anyhow::Result<ScenarioReport> {
         put: Step::new("put"),
         complete: Step::new("complete"),
         ready: Step::new("ready"),
-        uploads: std::sync::Mutex::new(micros_histogram()),
-        failed: AtomicU64::new(0),
+        uploads: Iterations::default(),
     });
     let shared = Arc::new(run.clone());
     let elapsed = users::run(&run.load, run.ready_timeout, |user, schedule| {
@@ -62,39 +58,26 @@ pub async fn run(run: UploadsRun) -> anyhow::Result<ScenarioReport> {
             };
             while schedule.next().await {
                 let started = Instant::now();
-                if upload(&user, &project, &run, &steps).await {
-                    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-                    steps
-                        .uploads
-                        .lock()
-                        .expect("histogram lock")
-                        .saturating_record(micros);
-                } else {
-                    steps.failed.fetch_add(1, Ordering::Relaxed);
-                }
+                let ok = upload(&user, &project, &run, &steps).await;
+                steps.uploads.record(started, ok);
             }
         }
     })
     .await?;
 
     let mut report = ScenarioReport::new("uploads", "upload", &run.load);
-    let rows = [
-        &steps.setup,
-        &steps.intent,
-        &steps.put,
-        &steps.complete,
-        &steps.ready,
-    ]
-    .map(|step| step.report(elapsed));
-    let uploads = Percentiles::from_micros(&steps.uploads.lock().expect("histogram lock"));
-    report.elapsed_s = round3(elapsed.as_secs_f64());
-    report.iterations = uploads.count;
-    report.iterations_per_s = round3(uploads.count as f64 / elapsed.as_secs_f64());
-    report.failed_iterations = steps.failed.load(Ordering::Relaxed);
-    report.iteration_ms = uploads;
-    report.errors = rows.iter().map(|row| row.errors).sum();
+    steps.uploads.fill(
+        &mut report,
+        &[
+            &steps.setup,
+            &steps.intent,
+            &steps.put,
+            &steps.complete,
+            &steps.ready,
+        ],
+        elapsed,
+    );
     report.file_bytes = Some(run.media.size());
-    report.steps = rows.to_vec();
     report.processes = run.load.peaks();
     Ok(report)
 }
